@@ -22,20 +22,30 @@ CropBox random_resized_crop_box(ImageSize full, Rng& rng, std::array<double, 2> 
                                 std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0});
 
 /// Crops `box` (given in full-resolution coordinates of an image that was decoded at
-/// src.cols / full.width of its size) and resizes it bilinearly to out_size x out_size.
+/// src.cols / full.width of its size) and resizes it bilinearly to out_size x out_size
+/// (CV_8UC3 [out_size, out_size]). The box is mapped into src coordinates as floats; when
+/// shrinking by more than 2x, area averaging replaces bilinear (like PIL's antialiasing).
 cv::Mat resized_crop(const cv::Mat& src, ImageSize full, CropBox box, int out_size);
 
-/// Resize so the shorter side is `size` (bilinear), then the centre size x size crop.
+/// torchvision Resize(resize_to) + CenterCrop(crop): the shorter side becomes `resize_to`
+/// (the longer int(resize_to * long / short)), bilinear, then the centre crop x crop
+/// (zero-padded when the resized image is smaller than `crop`).
 cv::Mat resize_center_crop(const cv::Mat& src, int resize_to, int crop);
 
-// Colour ops: in place on CV_8UC3 RGB, torchvision.transforms.functional semantics.
-void adjust_brightness(cv::Mat& rgb, double factor);   ///< blend with black
-void adjust_contrast(cv::Mat& rgb, double factor);     ///< blend with the mean of the grayscale image
-void adjust_saturation(cv::Mat& rgb, double factor);   ///< blend with the grayscale image
-void adjust_hue(cv::Mat& rgb, double shift);           ///< shift in [-0.5, 0.5] of the HSV hue circle
-void to_grayscale(cv::Mat& rgb);                       ///< ITU-R 601-2 luma in all three channels
-void gaussian_blur(cv::Mat& rgb, double sigma);        ///< separable Gaussian, radius ceil(3 sigma)
-void horizontal_flip(cv::Mat& rgb);
+// Colour ops: in place on CV_8UC3 RGB, torchvision.transforms.functional semantics
+// computed in float, then rounded and saturated to uint8 (torchvision truncates on uint8
+// tensors; rounding is the unbiased choice).
+void adjust_brightness(cv::Mat& rgb, double factor);   ///< clamp(f * x): blend with black
+void adjust_contrast(cv::Mat& rgb, double factor);     ///< clamp(f * x + (1 - f) * mean(luma))
+void adjust_saturation(cv::Mat& rgb, double factor);   ///< clamp(f * x + (1 - f) * luma(x))
+/// Rotates the HSV hue by `shift` turns (torchvision takes [-0.5, 0.5]; any value is
+/// accepted, modulo 1). Quantised: hue is 8-bit (OpenCV RGB2HSV_FULL, 256 steps a turn)
+/// and the shift is round(shift * 256) mod 256 steps; a shift of 0 steps is a no-op, others
+/// cost the lossy uint8 RGB->HSV->RGB round trip (a few levels on saturated colours).
+void adjust_hue(cv::Mat& rgb, double shift);
+void to_grayscale(cv::Mat& rgb);                       ///< ITU-R 601-2 luma (0.299 R + 0.587 G + 0.114 B) in all three channels
+void gaussian_blur(cv::Mat& rgb, double sigma);        ///< separable Gaussian, radius ceil(3 sigma), BORDER_REFLECT_101
+void horizontal_flip(cv::Mat& rgb);                    ///< mirror left-right
 
 struct ColorJitterOptions {
   double brightness = 0.4;  ///< factor ~ U[max(0, 1-b), 1+b]
@@ -87,6 +97,8 @@ struct AugmentOptions {
 /// Applies a recipe. Stateless apart from its options; safe to share between threads.
 class Augmentation {
  public:
+  /// Validates the options (throws protoclr::Error naming the bad field) and resolves
+  /// resize_to for "eval".
   explicit Augmentation(AugmentOptions options);
   const AugmentOptions& options() const { return options_; }
 
@@ -94,11 +106,16 @@ class Augmentation {
   /// header size, then the image is decoded once at the smallest scale all crops allow.
   std::vector<cv::Mat> views(const Dataset& dataset, size_t i, int n_views, Rng& rng) const;
   /// The ops after loading, for one view of an already decoded image (full = its size
-  /// at full resolution).
+  /// at full resolution; {0, 0} = decoded.size()). Returns CV_8UC3 [image_size, image_size].
   cv::Mat apply(const cv::Mat& decoded, ImageSize full, Rng& rng) const;
 
  private:
-  AugmentOptions options_;
+  /// Everything after the crop box is drawn: resized crop, then the recipe's random ops.
+  cv::Mat apply_box(const cv::Mat& decoded, ImageSize full, CropBox box, Rng& rng) const;
+  /// The eval recipe: resize + centre crop, no randomness.
+  cv::Mat apply_eval(const cv::Mat& decoded, ImageSize full) const;
+
+  AugmentOptions options_;  ///< validated; resize_to resolved for "eval"
 };
 
 }  // namespace protoclr::data

@@ -35,7 +35,8 @@ class Dataset {
   virtual DecodedImage load(size_t i, const ScalePlan& plan = {}) const = 0;
   /// A name for image i in messages: its file path, or "<file>#<i>" for packed formats.
   virtual std::string name(size_t i) const = 0;
-  /// "image-folder", "flat-folder", "list-file", "idx", "cifar10", "cifar100", "subset".
+  /// "image-folder", "flat-folder", "list-file", "idx", "cifar10", "cifar100"; a subset
+  /// (balanced_subset) reports its parent's format.
   virtual std::string format() const = 0;
   /// Names of images found unreadable when the dataset was opened (they are not part of
   /// the dataset); empty for packed formats.

@@ -30,7 +30,11 @@ struct DecodedImage {
 
 /// Decodes an encoded image (format sniffed from the magic bytes, not the name).
 /// `name` is used only in error messages. Throws protoclr::Error on corrupt or
-/// truncated data, naming `name`.
+/// truncated data (a truncated JPEG included), naming `name`; images over 2^15 pixels per
+/// side or 2^28 pixels are refused. Like PIL's `.convert('RGB')` (what torchvision uses):
+/// alpha is dropped, not composited; 16-bit PNG keeps the high byte; gamma chunks are
+/// ignored; CMYK JPEG becomes R = (1-C)(1-K) (Adobe's inverted CMYK detected). Only JPEG
+/// honours `plan`; other formats always decode at full resolution. TIFF reads the first page.
 DecodedImage decode_image(const uint8_t* bytes, size_t size, const std::string& name,
                           const ScalePlan& plan = {});
 

@@ -1,0 +1,179 @@
+#include "protoclr/data/loader.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include <torch/torch.h>
+
+#include "protoclr/core/error.h"
+#include "protoclr/core/log.h"
+#include "protoclr/core/rng.h"
+
+namespace protoclr::data {
+namespace {
+// Failed decodes are replaced by the next image; give up after this many in a row.
+constexpr int kMaxReplacements = 16;
+constexpr int kMaxFailureWarnings = 5;
+}  // namespace
+
+Loader::Loader(std::shared_ptr<const Dataset> dataset, Augmentation augmentation, LoaderOptions options)
+    : dataset_(std::move(dataset)), augmentation_(std::move(augmentation)), options_(options) {
+  PROTOCLR_CHECK(dataset_ && dataset_->size() > 0, "the dataset is empty: nothing to load");
+  PROTOCLR_CHECK(options_.batch_size > 0, "--batch-size must be positive (got ", options_.batch_size, ")");
+  PROTOCLR_CHECK(options_.views >= 1, "views must be >= 1");
+  PROTOCLR_CHECK(options_.world_size >= 1 && options_.rank >= 0 && options_.rank < options_.world_size,
+                 "rank ", options_.rank, " is outside world size ", options_.world_size);
+  if (options_.workers <= 0) options_.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (options_.prefetch <= 0) options_.prefetch = 2 * options_.workers;
+  PROTOCLR_CHECK(!options_.drop_last || samples_per_epoch() >= options_.batch_size,
+                 "--batch-size ", options_.batch_size, " is larger than the ", samples_per_epoch(),
+                 " images of this dataset shard (lower --batch-size or use more data)");
+}
+
+Loader::~Loader() { stop(); }
+
+int64_t Loader::samples_per_epoch() const {
+  const int64_t n = static_cast<int64_t>(dataset_->size());
+  // DistributedSampler: pad to a multiple of world_size, then every world_size-th sample.
+  return (n + options_.world_size - 1) / options_.world_size;
+}
+
+int64_t Loader::batches_per_epoch() const {
+  const int64_t n = samples_per_epoch();
+  return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
+}
+
+std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
+  const int64_t n = static_cast<int64_t>(dataset_->size());
+  std::vector<int64_t> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  if (options_.shuffle) {
+    Rng rng(stream_seed(options_.seed, 0x5348554646ULL /*"SHUFF"*/, epoch));
+    for (int64_t i = n - 1; i > 0; --i) std::swap(all[i], all[uniform_index(rng, i + 1)]);
+  }
+  const int64_t per_rank = samples_per_epoch();
+  const int64_t padded = per_rank * options_.world_size;
+  for (int64_t i = n; i < padded; ++i) all.push_back(all[i - n]);
+  std::vector<int64_t> mine;
+  mine.reserve(per_rank);
+  for (int64_t i = options_.rank; i < padded; i += options_.world_size) mine.push_back(all[i]);
+  return mine;
+}
+
+void Loader::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  space_cv_.notify_all();
+  ready_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopping_ = false;
+  ready_.clear();
+  error_ = nullptr;
+}
+
+void Loader::start_epoch(int64_t epoch) {
+  stop();
+  epoch_ = epoch;
+  order_ = epoch_order(epoch);
+  num_batches_ = batches_per_epoch();
+  next_to_make_ = 0;
+  next_to_deliver_ = 0;
+  for (int w = 0; w < options_.workers; ++w) threads_.emplace_back([this] { worker_loop(); });
+}
+
+void Loader::worker_loop() {
+  // Torch ops inside the workers (tensor allocation) must not spawn their own pools.
+  torch::set_num_threads(1);
+  while (true) {
+    int64_t b;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      space_cv_.wait(lock, [&] {
+        return stopping_ || next_to_make_ >= num_batches_ || next_to_make_ < next_to_deliver_ + options_.prefetch;
+      });
+      if (stopping_ || next_to_make_ >= num_batches_) return;
+      b = next_to_make_++;
+    }
+    try {
+      Batch batch = make_batch(b);
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_.emplace(b, std::move(batch));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    ready_cv_.notify_all();
+  }
+}
+
+std::optional<Batch> Loader::next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (threads_.empty() || next_to_deliver_ >= num_batches_) return std::nullopt;
+  ready_cv_.wait(lock, [&] { return error_ || ready_.count(next_to_deliver_); });
+  if (error_) {
+    auto e = error_;
+    lock.unlock();
+    stop();
+    std::rethrow_exception(e);
+  }
+  auto it = ready_.find(next_to_deliver_);
+  Batch batch = std::move(it->second);
+  ready_.erase(it);
+  ++next_to_deliver_;
+  lock.unlock();
+  space_cv_.notify_all();
+  return batch;
+}
+
+Batch Loader::make_batch(int64_t b) {
+  const int64_t begin = b * options_.batch_size;
+  const int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order_.size()));
+  const int64_t rows = end - begin;
+  const int64_t size = augmentation_.options().image_size;
+  Batch batch;
+  for (int v = 0; v < options_.views; ++v) {
+    auto t = torch::empty({rows, 3, size, size}, torch::kFloat);
+    if (options_.channels_last) t = t.contiguous(at::MemoryFormat::ChannelsLast);
+    batch.views.push_back(t);
+  }
+  batch.index = torch::empty({rows}, torch::kLong);
+  batch.label = torch::empty({rows}, torch::kLong);
+  for (int64_t r = 0; r < rows; ++r) fill_sample(batch, r, order_[begin + r]);
+  return batch;
+}
+
+void Loader::fill_sample(Batch& batch, int64_t row, int64_t sample) {
+  const int64_t n = static_cast<int64_t>(dataset_->size());
+  int64_t source = sample;
+  std::vector<cv::Mat> views;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      // The seed depends on the image actually used, so a replacement is reproducible too.
+      Rng rng(stream_seed(options_.seed, epoch_, source));
+      views = augmentation_.views(*dataset_, static_cast<size_t>(source), options_.views, rng);
+      break;
+    } catch (const Error& e) {
+      const int64_t failures = ++failed_;
+      if (failures <= kMaxFailureWarnings) {
+        log::warn(e.what(), " (replaced by another image", failures == kMaxFailureWarnings ? "; further failures are counted silently)" : ")");
+      }
+      PROTOCLR_CHECK(attempt + 1 < kMaxReplacements, kMaxReplacements,
+                     " images in a row failed to decode near '", dataset_->name(sample),
+                     "' (run `protoclr data inspect` on the dataset)");
+      source = (source + 1) % n;
+    }
+  }
+  const int64_t size = augmentation_.options().image_size;
+  for (int v = 0; v < options_.views; ++v) {
+    float* dst = batch.views[v].data_ptr<float>() + row * 3 * size * size;
+    to_normalized_float(views[v], dst, options_.channels_last);
+  }
+  batch.index.data_ptr<int64_t>()[row] = source;
+  batch.label.data_ptr<int64_t>()[row] = dataset_->label(static_cast<size_t>(source));
+}
+
+}  // namespace protoclr::data
