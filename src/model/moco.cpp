@@ -1,0 +1,79 @@
+#include "protoclr/model/moco.h"
+
+#include <numeric>
+
+#include "protoclr/core/error.h"
+
+namespace protoclr::model {
+
+torch::Tensor SplitBatchShuffle::encode(ResNet& encoder, const torch::Tensor& x, Rng& rng) {
+  const int64_t b = x.size(0);
+  std::vector<int64_t> perm(b);
+  std::iota(perm.begin(), perm.end(), 0);
+  for (int64_t i = b - 1; i > 0; --i) std::swap(perm[i], perm[uniform_index(rng, i + 1)]);
+  auto shuffle = torch::tensor(perm, torch::kLong).to(x.device());
+  const auto shuffled = x.index_select(0, shuffle);
+  const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(groups_, b));
+  std::vector<torch::Tensor> outs;
+  for (const auto& chunk : torch::tensor_split(shuffled, groups, /*dim=*/0)) outs.push_back(encoder->forward(chunk));
+  auto out = torch::cat(outs, 0);
+  // Undo the permutation: row shuffle[i] of the input is row i of `out`.
+  return torch::empty_like(out).index_copy_(0, shuffle, out);
+}
+
+MoCoImpl::MoCoImpl(MoCoOptions options) : options_(std::move(options)) {
+  PROTOCLR_CHECK(options_.queue_size() > 0, "--queue-size must be positive (got ", options_.queue_size(), ")");
+  PROTOCLR_CHECK(options_.momentum() >= 0 && options_.momentum() <= 1, "--moco-m must be in [0, 1] (got ",
+                 options_.momentum(), ")");
+  encoder_q = register_module("encoder_q", make_encoder(options_.encoder()));
+  encoder_k = register_module("encoder_k", make_encoder(options_.encoder()));
+  torch::NoGradGuard no_grad;
+  for (auto& p : encoder_q->parameters()) params_q_.push_back(p);
+  for (auto& p : encoder_k->parameters()) params_k_.push_back(p);
+  for (size_t i = 0; i < params_q_.size(); ++i) {
+    params_k_[i].copy_(params_q_[i]);
+    params_k_[i].set_requires_grad(false);
+  }
+  auto named_q = encoder_q->named_buffers();
+  auto named_k = encoder_k->named_buffers();
+  for (const auto& item : named_q) named_k[item.key()].copy_(item.value());
+  const int64_t dim = options_.encoder().low_dim;
+  queue = register_buffer("queue", torch::nn::functional::normalize(torch::randn({dim, options_.queue_size()}),
+                                                                    torch::nn::functional::NormalizeFuncOptions().dim(0)));
+  queue_ptr = register_buffer("queue_ptr", torch::zeros({1}, torch::kLong));
+}
+
+void MoCoImpl::momentum_update() {
+  torch::NoGradGuard no_grad;
+  const double m = options_.momentum();
+  at::_foreach_mul_(params_k_, m);
+  at::_foreach_add_(params_k_, params_q_, 1.0 - m);
+}
+
+torch::Tensor MoCoImpl::encode_query(const torch::Tensor& x) {
+  return torch::nn::functional::normalize(encoder_q->forward(x), torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
+torch::Tensor MoCoImpl::encode_key(const torch::Tensor& x, KeyBatchShuffle& shuffle, Rng& rng) {
+  torch::NoGradGuard no_grad;
+  auto k = shuffle.encode(encoder_k, x, rng);
+  return torch::nn::functional::normalize(k.to(torch::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
+void MoCoImpl::enqueue(const torch::Tensor& keys) {
+  torch::NoGradGuard no_grad;
+  const int64_t q = queue.size(1);
+  int64_t b = keys.size(0);
+  auto k = keys.detach().to(queue.dtype());
+  if (b > q) {  // a batch larger than the queue: keep its newest keys only
+    k = k.slice(0, b - q);
+    b = q;
+  }
+  int64_t ptr = queue_ptr.item<int64_t>();
+  const int64_t first = std::min(b, q - ptr);
+  queue.slice(1, ptr, ptr + first).copy_(k.slice(0, 0, first).t());
+  if (first < b) queue.slice(1, 0, b - first).copy_(k.slice(0, first).t());
+  queue_ptr.fill_((ptr + b) % q);
+}
+
+}  // namespace protoclr::model
