@@ -1,0 +1,50 @@
+#pragma once
+/// The E-step of PCL (Li et al. 2021, sec. 3.2, Algorithm 1): k-means at several
+/// granularities on the momentum features, then the concentration phi of every prototype.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "protoclr/cluster/concentration.h"
+
+namespace protoclr::cluster {
+
+/// E-step configuration (one k-means per entry of num_clusters).
+struct EStepOptions {
+  std::vector<int64_t> num_clusters;        ///< K of every granularity m = 1..M (--num-clusters)
+  int iterations = 20;                      ///< k-means iterations per run
+  int redo = 1;                             ///< k-means runs per granularity; best objective kept
+  uint64_t seed = 0;                        ///< granularity m is clustered with seed + m
+  ConcentrationOptions concentration;       ///< eq. (12) constants
+  int threads = 0;                          ///< OpenMP threads for faiss; 0 = leave OpenMP's setting
+};
+
+/// One granularity of the E-step result.
+struct ClusterLevel {
+  int64_t k = 0;                  ///< number of prototypes K
+  torch::Tensor prototypes;       ///< [K, D] float32, L2-normalised centroids c
+  torch::Tensor assignments;      ///< [N] int64, prototype of every sample
+  torch::Tensor phi;              ///< [K] float32, concentration, eq. (12)
+  torch::Tensor counts;           ///< [K] int64, members per cluster
+  std::vector<float> objective;   ///< k-means objective per iteration
+  double seconds = 0;             ///< wall time of this granularity
+};
+
+/// The whole E-step: one ClusterLevel per entry of EStepOptions::num_clusters (same order).
+struct EStepResult {
+  std::vector<ClusterLevel> levels;  ///< M granularities
+  double seconds = 0;                ///< total wall time
+};
+
+/// Runs k-means at every K (seed + level index, as the reference seeds each granularity)
+/// and estimates phi (eq. (12)). features: [N, D] L2-normalised embeddings (any device;
+/// copied once to CPU float32). All result tensors are on the CPU. With no num_clusters it
+/// returns no levels (ProtoNCE then reduces to InfoNCE).
+EStepResult run_e_step(const torch::Tensor& features, const EStepOptions& options);
+
+/// Checks every K in [1, n] before any work (a clear Error naming --num-clusters) —
+/// callable early by the trainer, with n the number of images.
+void check_num_clusters(const std::vector<int64_t>& num_clusters, int64_t n);
+
+}  // namespace protoclr::cluster

@@ -1,0 +1,17 @@
+#pragma once
+/// Instance-wise contrastive logits (MoCo; PCL, Li et al. 2021, eq. (1) and the first term
+/// of eq. (11)). A pure function of tensors (solo-learn `mocov2plus_loss_func` style).
+#include <torch/torch.h>
+
+namespace protoclr::loss {
+
+/// Instance logits, the paper's eq. (1)/(11) InfoNCE: [q·k+, q·queue^T] / tau.
+/// q: [B, D] normalised queries; k: [B, D] normalised positive keys; queue: [Q, D]
+/// normalised negative keys (Q may be 0; an undefined tensor counts as Q = 0).
+/// k and queue are detached (the key encoder gets no gradient, as in the reference).
+/// Returns [B, 1 + Q] in q's dtype promoted with the matmul's (bf16 under CPU autocast);
+/// the target of every row is column 0.
+torch::Tensor info_nce_logits(const torch::Tensor& q, const torch::Tensor& k,
+                              const torch::Tensor& queue, double temperature);
+
+}  // namespace protoclr::loss

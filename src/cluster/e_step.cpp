@@ -1,0 +1,65 @@
+#include "protoclr/cluster/e_step.h"
+
+#include <chrono>
+
+#include "protoclr/cluster/kmeans.h"
+#include "protoclr/core/error.h"
+#include "protoclr/core/log.h"
+
+namespace protoclr::cluster {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+void check_num_clusters(const std::vector<int64_t>& num_clusters, int64_t n) {
+  for (int64_t k : num_clusters) {
+    PROTOCLR_CHECK(k >= 1, "--num-clusters K=", k, " must be at least 1");
+    PROTOCLR_CHECK(k <= n, "--num-clusters K=", k, " is larger than the number of images N=", n,
+                   " (lower it or use more data)");
+  }
+}
+
+EStepResult run_e_step(const torch::Tensor& features, const EStepOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  PROTOCLR_CHECK(features.defined() && features.dim() == 2,
+                 "E-step features must be a 2-D [N, D] tensor");
+  check_num_clusters(options.num_clusters, features.size(0));
+  // One CPU float32 copy for all granularities (kmeans_train's conversion is then a no-op).
+  const torch::Tensor x = features.detach().to(torch::kCPU, torch::kFloat).contiguous();
+
+  EStepResult result;
+  result.levels.reserve(options.num_clusters.size());
+  for (size_t m = 0; m < options.num_clusters.size(); ++m) {
+    const auto level_start = std::chrono::steady_clock::now();
+    KMeansOptions km;
+    km.k = options.num_clusters[m];
+    km.iterations = options.iterations;
+    km.redo = options.redo;
+    km.seed = options.seed + m;
+    km.threads = options.threads;
+    KMeansResult clusters = kmeans_train(x, km);
+
+    ClusterLevel level;
+    level.k = km.k;
+    level.prototypes = torch::nn::functional::normalize(
+        clusters.centroids, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1));
+    level.counts = torch::bincount(clusters.assignments, /*weights=*/{}, /*minlength=*/km.k);
+    level.phi = concentration(clusters.sq_distances, clusters.assignments, km.k, options.concentration);
+    level.assignments = std::move(clusters.assignments);
+    level.objective = std::move(clusters.objective);
+    level.seconds = seconds_since(level_start);
+    TORCH_INTERNAL_ASSERT(level.counts.size(0) == km.k);
+    log::info("E-step K=", km.k, ": ", (level.counts == 0).sum().item<int64_t>(),
+              " empty clusters, objective ", level.objective.empty() ? 0.f : level.objective.back(),
+              ", ", level.seconds, " s");
+    result.levels.push_back(std::move(level));
+  }
+  result.seconds = seconds_since(start);
+  return result;
+}
+
+}  // namespace protoclr::cluster
