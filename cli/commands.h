@@ -1,0 +1,15 @@
+#pragma once
+// Each command registers its flags on the shared CLI11 app and sets its callback; commands
+// only parse flags into the library's options structs and call the library.
+#include <CLI/CLI.hpp>
+
+namespace protoclr::cli {
+
+void add_data_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_quickstart_command(CLI::App& app);
+
+/// Applies --threads (0 = all hardware threads) to LibTorch and OpenMP (faiss).
+void set_threads(int threads);
+
+}  // namespace protoclr::cli

@@ -1,0 +1,30 @@
+#include <exception>
+#include <iostream>
+
+#include <c10/util/Exception.h>
+
+#include "commands.h"
+#include "protoclr/core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"protoclr: Prototypical Contrastive Learning (PCL) in C++"};
+  app.require_subcommand(1);
+  protoclr::cli::add_data_command(app);
+  protoclr::cli::add_train_command(app);
+  protoclr::cli::add_quickstart_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const protoclr::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

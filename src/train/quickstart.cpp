@@ -1,0 +1,103 @@
+#include "protoclr/train/quickstart.h"
+
+#include "protoclr/cluster/kmeans.h"
+#include "protoclr/core/log.h"
+#include "protoclr/core/progress.h"
+#include "protoclr/eval/cluster_metrics.h"
+#include "protoclr/eval/features.h"
+#include "protoclr/eval/knn.h"
+#include "protoclr/model/moco.h"
+#include "protoclr/train/checkpoint.h"
+#include "protoclr/train/trainer.h"
+
+namespace protoclr::train {
+namespace {
+
+QuickstartScores score(model::ResNet& encoder, const TrainConfig& config, std::shared_ptr<const data::Dataset> train_set,
+                       std::shared_ptr<const data::Dataset> test_set) {
+  eval::ExtractOptions xopt;
+  xopt.layer = eval::FeatureLayer::kEmbedding;
+  xopt.image_size = config.image_size;
+  xopt.batch_size = 512;
+  xopt.workers = config.workers;
+  xopt.channels_last = config.channels_last;
+  xopt.bf16 = config.bf16;
+  xopt.progress_label = "features (train)";
+  const auto bank = eval::extract_features(encoder, train_set, xopt);
+  xopt.progress_label = "features (test)";
+  const auto test = eval::extract_features(encoder, test_set, xopt);
+  QuickstartScores s;
+  s.knn_top1 = eval::knn_classify(bank.features, bank.labels, test.features, test.labels).top1;
+  cluster::KMeansOptions kopt;
+  kopt.k = static_cast<int64_t>(test_set->classes().size());
+  kopt.seed = config.seed;
+  kopt.redo = 3;
+  const auto km = cluster::kmeans_train(test.features, kopt);
+  const auto labels = test.labels.contiguous();
+  const auto clusters = km.assignments.contiguous();
+  const auto agreement = eval::cluster_agreement(
+      std::vector<int64_t>(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel()),
+      std::vector<int64_t>(clusters.data_ptr<int64_t>(), clusters.data_ptr<int64_t>() + clusters.numel()));
+  s.ami = agreement.ami;
+  s.nmi = agreement.nmi;
+  return s;
+}
+
+}  // namespace
+
+TrainConfig quickstart_config(const QuickstartOptions& options) {
+  TrainConfig c = TrainConfig::from_preset("pcl-v2");
+  c.data = options.data;
+  c.out = options.out;
+  c.threads = options.threads;
+  c.seed = options.seed;
+  c.arch = "resnet18";
+  c.cifar_stem = true;
+  c.image_size = 32;
+  c.limit = options.train_images > 0 ? options.train_images : 6000;
+  c.epochs = options.epochs > 0 ? options.epochs : 6;
+  c.warmup_epochs = 2;
+  c.batch_size = 128;
+  c.lr = 0.06;
+  c.queue_size = 4096;
+  c.num_clusters = {50, 100};
+  c.neg_prototypes = 48;
+  c.bn_splits = 4;
+  c.save_every = 0;
+  c.knn_every = 0;
+  c.channels_last = true;
+  return c;
+}
+
+QuickstartReport run_quickstart(const QuickstartOptions& options) {
+  Throughput clock;
+  QuickstartReport report;
+  report.config = quickstart_config(options);
+  const auto& c = report.config;
+
+  data::DatasetOptions dopt;
+  dopt.limit = c.limit;
+  dopt.seed = c.seed;
+  auto train_set = data::open_dataset(c.data, dopt);
+  dopt.split = "test";
+  dopt.limit = options.test_images > 0 ? options.test_images : 2000;
+  auto test_set = data::open_dataset(c.data, dopt);
+  report.test_images = static_cast<int64_t>(test_set->size());
+
+  // The network exactly as training starts it (same seed, same initialisation).
+  torch::manual_seed(c.seed);
+  model::EncoderOptions eopt{c.arch, c.cifar_stem, c.low_dim, c.mlp};
+  model::MoCo initial(model::MoCoOptions(eopt).queue_size(c.queue_size).momentum(c.moco_m));
+  log::info("quickstart: scoring the randomly initialised network");
+  report.random_init = score(initial->encoder_k, c, train_set, test_set);
+
+  const auto result = train(c);
+  model::MoCo trained(model::MoCoOptions(eopt).queue_size(c.queue_size).momentum(c.moco_m));
+  load_checkpoint(checkpoint_path(result.run_dir), trained, nullptr, nullptr);
+  log::info("quickstart: scoring the trained network");
+  report.trained = score(trained->encoder_k, c, train_set, test_set);
+  report.seconds = clock.seconds();
+  return report;
+}
+
+}  // namespace protoclr::train
