@@ -18,6 +18,7 @@ void add_quickstart_command(CLI::App& app) {
   cmd->add_option("--epochs", o->epochs, "Epochs (0 = the built-in budget)");
   cmd->add_option("--train-images", o->train_images, "Training subset size (0 = the built-in budget)");
   cmd->add_option("--test-images", o->test_images, "Test subset size (0 = the built-in budget)");
+  cmd->add_option("--bf16", o->bf16, "bf16 autocast (true/false)")->capture_default_str();
   cmd->callback([o] {
     set_threads(o->threads);
     const auto r = train::run_quickstart(*o);

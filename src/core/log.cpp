@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,9 @@ Level g_level = initial_level();
 int g_rank = 0;
 bool g_in_progress = false;
 std::mutex g_mutex;
+// Without a terminal (logs, CI), a progress line is written at most this often.
+constexpr auto kPlainProgressPeriod = std::chrono::seconds(10);
+std::chrono::steady_clock::time_point g_last_plain_progress{};
 
 }  // namespace
 
@@ -44,6 +48,9 @@ void progress(const std::string& line) {
     std::fprintf(stderr, "\r%s\033[K", line.c_str());
     g_in_progress = true;
   } else {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - g_last_plain_progress < kPlainProgressPeriod) return;
+    g_last_plain_progress = now;
     std::fprintf(stderr, "%s\n", line.c_str());
   }
   std::fflush(stderr);

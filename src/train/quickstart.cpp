@@ -1,5 +1,7 @@
 #include "protoclr/train/quickstart.h"
 
+#include <algorithm>
+
 #include "protoclr/cluster/kmeans.h"
 #include "protoclr/core/log.h"
 #include "protoclr/core/progress.h"
@@ -51,21 +53,27 @@ TrainConfig quickstart_config(const QuickstartOptions& options) {
   c.out = options.out;
   c.threads = options.threads;
   c.seed = options.seed;
+  // The budget (minutes on 2 CPU cores) decides the shape: ResNet-18 with its standard
+  // stem on 32 px inputs is 16x cheaper than the CIFAR stem, which buys ~8 epochs of 20,000
+  // images; with that few steps a faster key encoder (m = 0.99, as MoCo's CIFAR demo) and a
+  // shorter queue learn sooner. The paper's settings stay in the `train` presets.
   c.arch = "resnet18";
-  c.cifar_stem = true;
+  c.cifar_stem = false;
   c.image_size = 32;
-  c.limit = options.train_images > 0 ? options.train_images : 6000;
-  c.epochs = options.epochs > 0 ? options.epochs : 6;
-  c.warmup_epochs = 2;
+  c.limit = options.train_images > 0 ? options.train_images : 20000;
+  c.epochs = options.epochs > 0 ? options.epochs : 8;
+  c.warmup_epochs = std::min<int64_t>(3, c.epochs - 1);
   c.batch_size = 128;
   c.lr = 0.06;
+  c.moco_m = 0.99;
   c.queue_size = 4096;
-  c.num_clusters = {50, 100};
-  c.neg_prototypes = 48;
+  c.num_clusters = {200, 400};
+  c.neg_prototypes = 64;
   c.bn_splits = 4;
   c.save_every = 0;
   c.knn_every = 0;
   c.channels_last = true;
+  c.bf16 = options.bf16;
   return c;
 }
 

@@ -76,7 +76,7 @@ TrainResult train(TrainConfig config, const std::string& resume) {
   dopt.seed = config.seed;
   std::shared_ptr<const data::Dataset> dataset = data::open_dataset(config.data, dopt);
   const int64_t n = static_cast<int64_t>(dataset->size());
-  if (config.prototypes) {
+  if (config.prototypes && config.warmup_epochs < config.epochs) {
     cluster::check_num_clusters(config.num_clusters, n);
     const int64_t smallest_k = *std::min_element(config.num_clusters.begin(), config.num_clusters.end());
     if (config.neg_prototypes > smallest_k - 1)

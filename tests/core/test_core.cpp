@@ -32,7 +32,7 @@ TEST(Rng, UniformDrawsStayInRange) {
 }
 
 TEST(Fs, AtomicWriteReplacesWholeFileAndLeavesNoTemporary) {
-  testing::TempDir tmp;
+  test_support::TempDir tmp;
   const auto path = tmp.path() / "sub" / "file.txt";
   write_file_atomic(path, std::string("first"));
   write_file_atomic(path, std::string("second"));
@@ -49,7 +49,7 @@ TEST(Progress, DurationsAndJsonLines) {
   EXPECT_EQ(format_duration(42), "42s");
   EXPECT_EQ(format_duration(185), "3m05s");
   EXPECT_EQ(format_duration(3720), "1h02m");
-  testing::TempDir tmp;
+  test_support::TempDir tmp;
   const auto path = (tmp.path() / "m.jsonl").string();
   {
     JsonLinesWriter w(path, true);

@@ -17,7 +17,7 @@ using protoclr::data::LoaderOptions;
 namespace {
 
 std::vector<Batch> one_epoch(int workers, int64_t epoch, bool channels_last = false, int64_t batch = 8) {
-  auto ds = std::make_shared<protoclr::testing::MemoryDataset>(37, 20, 4);
+  auto ds = std::make_shared<protoclr::test_support::MemoryDataset>(37, 20, 4);
   LoaderOptions o;
   o.batch_size = batch;
   o.workers = workers;
@@ -70,7 +70,7 @@ TEST(Loader, ChannelsLastHoldsTheSameValues) {
 }
 
 TEST(Loader, ShardsSplitTheEpoch) {
-  auto ds = std::make_shared<protoclr::testing::MemoryDataset>(10, 8, 2);
+  auto ds = std::make_shared<protoclr::test_support::MemoryDataset>(10, 8, 2);
   LoaderOptions o;
   o.batch_size = 2;
   o.world_size = 3;
@@ -89,7 +89,7 @@ TEST(Loader, ShardsSplitTheEpoch) {
 }
 
 TEST(Loader, BatchLargerThanDatasetIsAClearError) {
-  auto ds = std::make_shared<protoclr::testing::MemoryDataset>(5, 8, 2);
+  auto ds = std::make_shared<protoclr::test_support::MemoryDataset>(5, 8, 2);
   LoaderOptions o;
   o.batch_size = 16;
   try {
@@ -102,7 +102,7 @@ TEST(Loader, BatchLargerThanDatasetIsAClearError) {
 
 namespace {
 // Image 3 cannot be decoded: the loader replaces it and counts it.
-class FlakyDataset : public protoclr::testing::MemoryDataset {
+class FlakyDataset : public protoclr::test_support::MemoryDataset {
  public:
   FlakyDataset() : MemoryDataset(12, 8, 3) {}
   protoclr::data::DecodedImage load(size_t i, const protoclr::data::ScalePlan& plan) const override {

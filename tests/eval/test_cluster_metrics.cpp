@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "protoclr/core/error.h"
 #include "protoclr/eval/cluster_metrics.h"
 
 using protoclr::eval::cluster_agreement;

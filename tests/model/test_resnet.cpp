@@ -9,30 +9,16 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "model/resnet_keys.h"
+#include "model/module_checks.h"
 #include "protoclr/core/error.h"
 #include "protoclr/model/resnet.h"
 
 namespace protoclr::model {
 namespace {
 
+using protoclr_test::count_params;
+using protoclr_test::expect_keys;
 using protoclr_test::TensorKey;
-
-/// Names and shapes of `items` equal `expected`, in order.
-void expect_keys(const torch::OrderedDict<std::string, torch::Tensor>& items,
-                 const std::vector<TensorKey>& expected, const std::string& what) {
-  ASSERT_EQ(items.size(), expected.size()) << what;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_EQ(items[i].key(), expected[i].name) << what << " #" << i;
-    EXPECT_EQ(items[i].value().sizes().vec(), expected[i].shape) << what << " " << expected[i].name;
-  }
-}
-
-int64_t count_params(torch::nn::Module& module) {
-  int64_t n = 0;
-  for (const auto& p : module.parameters()) n += p.numel();
-  return n;
-}
 
 /// Enables CPU bf16 autocast for its lifetime and restores the previous state.
 class CpuBf16Autocast {

@@ -7,7 +7,7 @@
 
 #include "protoclr/data/dataset.h"
 
-namespace protoclr::testing {
+namespace protoclr::test_support {
 
 class MemoryDataset : public data::Dataset {
  public:
@@ -44,4 +44,4 @@ class MemoryDataset : public data::Dataset {
   std::vector<std::string> names_;
 };
 
-}  // namespace protoclr::testing
+}  // namespace protoclr::test_support

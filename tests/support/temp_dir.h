@@ -4,7 +4,7 @@
 #include <random>
 #include <string>
 
-namespace protoclr::testing {
+namespace protoclr::test_support {
 
 class TempDir {
  public:
@@ -26,4 +26,4 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-}  // namespace protoclr::testing
+}  // namespace protoclr::test_support

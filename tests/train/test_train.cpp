@@ -54,7 +54,7 @@ train::TrainConfig tiny_config(const std::string& data, const std::string& out) 
   c.batch_size = 8;
   c.epochs = 2;
   c.warmup_epochs = 1;
-  c.num_clusters = {4, 6};
+  c.num_clusters = {8, 12};
   c.neg_prototypes = 3;
   c.queue_size = 16;
   c.bn_splits = 2;
@@ -104,7 +104,7 @@ TEST(TrainConfig, PresetsAndJsonRoundTrip) {
 }
 
 TEST(Train, TinyRunReportsProtoNCEAndResumeMatches) {
-  testing::TempDir tmp;
+  test_support::TempDir tmp;
   const auto data = write_idx_dataset(tmp.path() / "data", 48);
   torch::set_num_threads(2);
 
@@ -138,7 +138,7 @@ TEST(Train, TinyRunReportsProtoNCEAndResumeMatches) {
 }
 
 TEST(Checkpoint, RoundTripGivesIdenticalTensors) {
-  testing::TempDir tmp;
+  test_support::TempDir tmp;
   torch::manual_seed(3);
   model::EncoderOptions e{"resnet18", true, 8, true};
   model::MoCo a(model::MoCoOptions(e).queue_size(12));

@@ -37,7 +37,7 @@ struct TrainConfig {
   std::vector<int64_t> num_clusters = {25000, 50000, 100000};
   int64_t neg_prototypes = 16000; ///< r
   int kmeans_iterations = 20;
-  int kmeans_redo = 1;
+  int kmeans_redo = 5;             ///< faiss nredo, as the reference (best objective kept)
   double alpha = 10.0;
   int64_t warmup_epochs = 20;
   // Optimisation.

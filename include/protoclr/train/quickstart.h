@@ -17,6 +17,7 @@ struct QuickstartOptions {
   int64_t train_images = 0;    ///< 0: the budget's default
   int64_t test_images = 0;     ///< 0: the budget's default
   int64_t epochs = 0;          ///< 0: the budget's default
+  bool bf16 = true;            ///< bf16 autocast (see docs/BENCHMARKS.md for its accuracy check)
 };
 
 /// Figures of one network.
@@ -34,7 +35,7 @@ struct QuickstartReport {
   double seconds = 0;
 };
 
-/// The quickstart configuration (pcl-v2, ResNet-18, CIFAR stem, 32 px, small K and r).
+/// The quickstart configuration (pcl-v2, ResNet-18, 32 px, small K and r; see the .cpp).
 TrainConfig quickstart_config(const QuickstartOptions& options);
 
 QuickstartReport run_quickstart(const QuickstartOptions& options);
