@@ -45,6 +45,7 @@ void add_train_command(CLI::App& app) {
   f->bind(cmd, "--limit", &C::limit, "Class-balanced subset of about N training images (0 = all)");
   f->bind(cmd, "--val-limit", &C::val_limit, "Class-balanced subset of the --val images (0 = all)");
   f->bind(cmd, "--aug", &C::augmentation, "mocov1 or mocov2 (default from the preset)");
+  f->bind(cmd, "--crop-scale", &C::crop_scale_min, "Smallest crop area of RandomResizedCrop (fraction)");
   f->bind(cmd, "--image-size", &C::image_size, "Crop size (32 for CIFAR, 224 for ImageNet)");
   f->bind(cmd, "--workers", &C::workers, "Loader threads (0 = all hardware threads)");
   f->bind(cmd, "--arch", &C::arch, "resnet18, resnet34 or resnet50");

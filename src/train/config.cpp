@@ -41,6 +41,8 @@ void TrainConfig::validate() const {
   PROTOCLR_CHECK(warmup_epochs >= 0, "--warmup-epochs must be >= 0 (got ", warmup_epochs, ")");
   PROTOCLR_CHECK(schedule == "cosine" || schedule == "step", "unknown --schedule '", schedule,
                  "' (use cosine, or step milestones such as 120,160)");
+  PROTOCLR_CHECK(crop_scale_min > 0 && crop_scale_min <= 1, "--crop-scale must be in (0, 1] (got ",
+                 crop_scale_min, ")");
   PROTOCLR_CHECK(augmentation == "mocov1" || augmentation == "mocov2", "unknown --aug '", augmentation,
                  "' (use mocov1 or mocov2)");
   PROTOCLR_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "unknown --device '", device,
@@ -56,6 +58,7 @@ void TrainConfig::validate() const {
 // One field list for both directions; missing keys keep their defaults (older checkpoints).
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     TrainConfig, preset, prototypes, data, split, val, val_split, limit, val_limit, augmentation,
+    crop_scale_min,
     image_size, workers, arch, cifar_stem, low_dim, mlp, moco_m, queue_size, bn_splits, temperature,
     num_clusters, neg_prototypes, kmeans_iterations, kmeans_redo, alpha, warmup_epochs, epochs,
     batch_size, lr, momentum, weight_decay, schedule, milestones, channels_last, bf16, device, threads,

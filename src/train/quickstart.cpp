@@ -54,13 +54,13 @@ TrainConfig quickstart_config(const QuickstartOptions& options) {
   c.threads = options.threads;
   c.seed = options.seed;
   // The budget (minutes on 2 CPU cores) decides the shape: ResNet-18 with its standard
-  // stem on 32 px inputs is 16x cheaper than the CIFAR stem, which buys ~8 epochs of 20,000
+  // stem on 32 px inputs is 16x cheaper than the CIFAR stem, which buys ~8 epochs of 16,000
   // images; with that few steps a faster key encoder (m = 0.99, as MoCo's CIFAR demo) and a
   // shorter queue learn sooner. The paper's settings stay in the `train` presets.
   c.arch = "resnet18";
   c.cifar_stem = false;
   c.image_size = 32;
-  c.limit = options.train_images > 0 ? options.train_images : 20000;
+  c.limit = options.train_images > 0 ? options.train_images : 16000;
   c.epochs = options.epochs > 0 ? options.epochs : 8;
   c.warmup_epochs = std::min<int64_t>(3, c.epochs - 1);
   c.batch_size = 128;

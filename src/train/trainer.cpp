@@ -127,7 +127,9 @@ TrainResult train(TrainConfig config, const std::string& resume) {
   lopt.views = 2;
   lopt.channels_last = config.channels_last;
   lopt.seed = config.seed;
-  data::Loader loader(dataset, data::Augmentation(data::AugmentOptions::from_name(config.augmentation, config.image_size)), lopt);
+  auto augment = data::AugmentOptions::from_name(config.augmentation, config.image_size);
+  augment.crop_scale[0] = config.crop_scale_min;
+  data::Loader loader(dataset, data::Augmentation(augment), lopt);
 
   eval::ExtractOptions xopt;
   xopt.layer = eval::FeatureLayer::kEmbedding;

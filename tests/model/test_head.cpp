@@ -14,6 +14,7 @@ namespace protoclr::model {
 namespace {
 
 using protoclr_test::count_params;
+using protoclr_test::expect_equal_deep_copy;
 using protoclr_test::expect_keys;
 using protoclr_test::TensorKey;
 
@@ -85,23 +86,13 @@ TEST(Head, MlpEncoderCloneIsDeepAndEqual) {
   ResNet encoder = make_encoder(options);
   auto copy = std::dynamic_pointer_cast<ResNetImpl>(encoder->clone());
   ASSERT_NE(copy, nullptr);
-  const auto a = encoder->named_parameters();
-  const auto b = copy->named_parameters();
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].key(), b[i].key());
-    EXPECT_TRUE(torch::equal(a[i].value(), b[i].value())) << a[i].key();
-    EXPECT_NE(a[i].value().data_ptr(), b[i].value().data_ptr()) << a[i].key();
-  }
-  encoder->eval();
-  copy->eval();
-  const auto x = torch::randn({2, 3, 32, 32});
-  EXPECT_TRUE(torch::equal(encoder->forward(x), copy->forward(x)));
+  expect_equal_deep_copy(*encoder, *copy);
   // Changing the copy's head does not touch the original, and forward() uses the copy's.
   {
     torch::NoGradGuard no_grad;
     copy->named_parameters()["fc.2.bias"].fill_(100.0);
   }
+  const auto x = torch::randn({2, 3, 32, 32});
   EXPECT_FALSE(torch::equal(encoder->forward(x), copy->forward(x)));
   EXPECT_TRUE(torch::all(encoder->named_parameters()["fc.2.bias"] != 100.0).item<bool>());
 }

@@ -17,6 +17,7 @@ namespace protoclr::model {
 namespace {
 
 using protoclr_test::count_params;
+using protoclr_test::expect_equal_deep_copy;
 using protoclr_test::expect_keys;
 using protoclr_test::TensorKey;
 
@@ -229,18 +230,7 @@ TEST(ResNet, CloneIsDeepAndEqual) {
   ResNet net(ResNetOptions("resnet18").num_classes(10).cifar_stem(true));
   auto copy = std::dynamic_pointer_cast<ResNetImpl>(net->clone());
   ASSERT_NE(copy, nullptr);
-  const auto a = net->named_parameters();
-  const auto b = copy->named_parameters();
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].key(), b[i].key());
-    EXPECT_TRUE(torch::equal(a[i].value(), b[i].value())) << a[i].key();
-    EXPECT_NE(a[i].value().data_ptr(), b[i].value().data_ptr()) << a[i].key();
-  }
-  net->eval();
-  copy->eval();
-  const auto x = torch::randn({2, 3, 32, 32});
-  EXPECT_TRUE(torch::equal(net->forward(x), copy->forward(x)));
+  expect_equal_deep_copy(*net, *copy);
   // The copy's holders point at its own modules.
   torch::NoGradGuard no_grad;
   copy->conv1->weight.zero_();

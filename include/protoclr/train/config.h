@@ -22,6 +22,7 @@ struct TrainConfig {
   int64_t limit = 0;              ///< class-balanced subset of the training data (0 = all)
   int64_t val_limit = 0;
   std::string augmentation = "mocov2";  ///< mocov1 | mocov2
+  double crop_scale_min = 0.2;    ///< RandomResizedCrop area lower bound (the recipes' 0.2)
   int64_t image_size = 224;
   int workers = 0;                ///< loader threads (0 = all hardware threads)
   // Model.
