@@ -67,7 +67,7 @@ void add_train_command(CLI::App& app) {
   f->bind(cmd, "--momentum", &C::momentum, "SGD momentum");
   f->bind(cmd, "--wd", &C::weight_decay, "Weight decay");
   cmd->add_option("--schedule", f->schedule, "cosine, or step milestones such as 120,160 (default from the preset)");
-  f->bind_flag(cmd, "--channels-last", &C::channels_last, "NHWC memory format");
+  f->bind(cmd, "--channels-last", &C::channels_last, "NHWC memory format (true/false)");
   f->bind_flag(cmd, "--bf16", &C::bf16, "bf16 autocast for the encoders");
   f->bind(cmd, "--device", &C::device, "cpu or cuda[:N]");
   f->bind(cmd, "--threads", &C::threads, "Compute threads (0 = all)");

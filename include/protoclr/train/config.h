@@ -49,7 +49,7 @@ struct TrainConfig {
   double weight_decay = 1e-4;
   std::string schedule = "cosine";       ///< cosine | step
   std::vector<int64_t> milestones = {120, 160};  ///< step schedule, x0.1 at each
-  bool channels_last = false;
+  bool channels_last = true;      ///< NHWC activations: same precision, faster convolutions on CPU
   bool bf16 = false;              ///< CPU/CUDA bf16 autocast for the encoders
   // Run.
   std::string device = "cpu";
