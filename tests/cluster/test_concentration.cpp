@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -147,15 +146,12 @@ TEST(Concentration, RejectsBadInput) {
   EXPECT_THROW(pc::concentration(sq, torch::tensor({0}, torch::kLong), 2, {}), protoclr::Error);
 }
 
-TEST(Concentration, FastOnTenThousandPoints) {
-  // N = 10,000, K = 500: target < 10 ms (one pass + one sort of K values).
+TEST(Concentration, TenThousandPointsScaleToTemperature) {
+  // Its speed (target < 10 ms) is measured by bench/bench_estep.cpp, not here.
   torch::manual_seed(0);
   const torch::Tensor sq = torch::rand({10000});
   const torch::Tensor assign = torch::randint(0, 500, {10000}, torch::kLong);
-  pc::concentration(sq, assign, 500, {});
-  const auto t0 = std::chrono::steady_clock::now();
   const torch::Tensor phi = pc::concentration(sq, assign, 500, {});
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(ms, 50.0);  // generous for a loaded CI machine
+  EXPECT_EQ(phi.size(0), 500);
   EXPECT_NEAR(phi.mean().item<double>(), 0.2, 1e-6);
 }
