@@ -27,8 +27,7 @@ namespace {
 
 /// One E-step granularity, ready for the M-step.
 struct PrototypeLevel {
-  torch::Tensor assignments_cpu;   ///< [N] int64
-  torch::Tensor assignments;       ///< [N] int64 on the device
+  torch::Tensor assignments;       ///< [N] int64 on the CPU (the sampler reads it there)
   torch::Tensor scaled_prototypes; ///< [K, D] prototypes / phi on the device
   cluster::NegativePrototypeSampler sampler;
 };
@@ -179,7 +178,7 @@ TrainResult train(TrainConfig config, const std::string& resume) {
       copt.concentration.temperature = config.temperature;
       estep = cluster::run_e_step(feats.features, copt);
       for (const auto& level : estep->levels) {
-        levels.push_back({level.assignments, level.assignments.to(device),
+        levels.push_back({level.assignments,
                           loss::scale_prototypes(level.prototypes, level.phi).to(device),
                           cluster::NegativePrototypeSampler(level.k)});
         cluster_sizes.push_back({{"k", level.k}, {"largest", level.counts.max().item<int64_t>()},
@@ -215,10 +214,9 @@ TrainResult train(TrainConfig config, const std::string& resume) {
       const auto instance_logits = loss::info_nce_logits(q, k, moco->negatives(), config.temperature);
       std::vector<torch::Tensor> proto_logits;
       if (use_prototypes) {
-        const auto index_cpu = batch->index;
-        const auto index = index_cpu.to(device);
         for (auto& level : levels) {
-          const auto pos_cpu = level.assignments_cpu.index_select(0, index_cpu).contiguous();
+          // One lookup of the batch's positives: the sampler excludes them, the logits use them.
+          const auto pos_cpu = level.assignments.index_select(0, batch->index).contiguous();
           auto neg = level.sampler.sample(pos_cpu.data_ptr<int64_t>(), pos_cpu.numel(), config.neg_prototypes, rng);
           if (static_cast<int64_t>(neg.size()) < config.neg_prototypes && !warned_few_negatives) {
             log::warn("only ", neg.size(), " negative prototypes available at K=", level.sampler.k(),
@@ -226,7 +224,7 @@ TrainResult train(TrainConfig config, const std::string& resume) {
             warned_few_negatives = true;
           }
           const auto neg_ids = torch::tensor(neg, torch::kLong).to(device);
-          proto_logits.push_back(loss::proto_logits(q, level.scaled_prototypes, level.assignments.index_select(0, index), neg_ids));
+          proto_logits.push_back(loss::proto_logits(q, level.scaled_prototypes, pos_cpu.to(device), neg_ids));
         }
       }
       const auto out = loss::proto_nce(instance_logits, proto_logits);
