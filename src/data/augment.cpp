@@ -102,10 +102,10 @@ void check_option(bool ok, const char* name, double value, const char* rule) {
   PROTOCLR_CHECK(ok, "augmentation option ", name, " = ", value, " is invalid: ", rule);
 }
 
-bool known_recipe(const std::string& r) { return r == "mocov1" || r == "mocov2" || r == "eval"; }
+bool known_recipe(const std::string& r) { return r == "mocov1" || r == "mocov2" || r == "crop-flip" || r == "eval"; }
 
 [[noreturn]] void throw_unknown(const std::string& recipe) {
-  throw Error("unknown augmentation '" + recipe + "' (use mocov1, mocov2 or eval)");
+  throw Error("unknown augmentation '" + recipe + "' (use mocov1, mocov2, crop-flip or eval)");
 }
 
 }  // namespace
@@ -308,6 +308,20 @@ AugmentOptions AugmentOptions::mocov2(int image_size) {
   return o;
 }
 
+AugmentOptions AugmentOptions::crop_flip(int image_size) {
+  // torchvision's supervised training transform, used by MoCo's linear classifier with
+  // augmentation and by fine-tuning: RandomResizedCrop(scale=(0.08, 1)), RandomHorizontalFlip.
+  AugmentOptions o;
+  o.recipe = "crop-flip";
+  o.image_size = image_size;
+  o.crop_scale = {0.08, 1.0};
+  o.jitter_p = 0.0;
+  o.grayscale_p = 0.0;
+  o.blur_p = 0.0;
+  o.flip_p = 0.5;
+  return o;
+}
+
 AugmentOptions AugmentOptions::eval(int image_size) {
   AugmentOptions o;
   o.recipe = "eval";
@@ -323,6 +337,7 @@ AugmentOptions AugmentOptions::eval(int image_size) {
 AugmentOptions AugmentOptions::from_name(const std::string& recipe, int image_size) {
   if (recipe == "mocov1") return mocov1(image_size);
   if (recipe == "mocov2") return mocov2(image_size);
+  if (recipe == "crop-flip") return crop_flip(image_size);
   if (recipe == "eval") return eval(image_size);
   throw_unknown(recipe);
 }
@@ -359,7 +374,7 @@ cv::Mat Augmentation::apply_box(const cv::Mat& decoded, ImageSize full, CropBox 
   if (o.recipe == "mocov1") {
     if (bernoulli(rng, o.grayscale_p)) to_grayscale(view);
     color_jitter(view, o.jitter, rng);
-  } else {  // mocov2
+  } else if (o.recipe == "mocov2") {
     if (bernoulli(rng, o.jitter_p)) color_jitter(view, o.jitter, rng);
     if (bernoulli(rng, o.grayscale_p)) to_grayscale(view);
     if (bernoulli(rng, o.blur_p)) gaussian_blur(view, uniform(rng, o.blur_sigma[0], o.blur_sigma[1]));

@@ -176,4 +176,16 @@ void Loader::fill_sample(Batch& batch, int64_t row, int64_t sample) {
   batch.label.data_ptr<int64_t>()[row] = dataset_->label(static_cast<size_t>(source));
 }
 
+LoaderOptions single_view_options(int64_t batch_size, int workers, bool shuffle, bool channels_last, uint64_t seed) {
+  LoaderOptions o;
+  o.batch_size = batch_size;
+  o.workers = workers;
+  o.views = 1;
+  o.shuffle = shuffle;
+  o.drop_last = false;
+  o.channels_last = channels_last;
+  o.seed = seed;
+  return o;
+}
+
 }  // namespace protoclr::data

@@ -1,14 +1,22 @@
 #include "protoclr/eval/cluster_metrics.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 
+#include "protoclr/cluster/kmeans.h"
 #include "protoclr/core/error.h"
 
 namespace protoclr::eval {
 namespace {
+
+std::vector<int64_t> to_vector(const torch::Tensor& t) {
+  const auto c = t.to(torch::kCPU, torch::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
 
 struct Contingency {
   std::vector<std::vector<int64_t>> table;  // [classes][clusters]
@@ -121,6 +129,35 @@ ClusterAgreement cluster_agreement(const std::vector<int64_t>& labels, const std
   denominator = denominator < 0 ? std::min(denominator, -eps) : std::max(denominator, eps);
   r.ami = (mi - emi) / denominator;
   return r;
+}
+
+ClusteringEvaluation evaluate_clustering(const torch::Tensor& features, const torch::Tensor& labels,
+                                         const ClusteringOptions& options) {
+  PROTOCLR_CHECK(features.dim() == 2 && labels.dim() == 1 && features.size(0) == labels.size(0),
+                 "clustering: features must be [N, D] with one label per row");
+  const auto start = std::chrono::steady_clock::now();
+  const auto label_vec = to_vector(labels);
+  int64_t k = options.k;
+  if (k <= 0) {
+    std::set<int64_t> classes;
+    for (int64_t l : label_vec)
+      if (l >= 0) classes.insert(l);
+    PROTOCLR_CHECK(!classes.empty(), "clustering: unlabeled data needs --k");
+    k = static_cast<int64_t>(classes.size());
+  }
+  cluster::KMeansOptions kopt;
+  kopt.k = k;
+  kopt.redo = options.redo;
+  kopt.iterations = options.iterations;
+  kopt.seed = options.seed;
+  const auto km = cluster::kmeans_train(features, kopt);
+  ClusteringEvaluation out;
+  out.k = k;
+  out.assignments = km.assignments;
+  out.objective = km.objective.empty() ? 0.0 : km.objective.back();
+  out.agreement = cluster_agreement(label_vec, to_vector(km.assignments));
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
 }
 
 }  // namespace protoclr::eval

@@ -16,14 +16,9 @@ FeatureLayer parse_feature_layer(const std::string& name) {
 
 Features extract_features(model::ResNet& encoder, std::shared_ptr<const data::Dataset> dataset,
                           const ExtractOptions& options) {
-  data::LoaderOptions lo;
-  lo.batch_size = options.batch_size;
-  lo.workers = options.workers;
-  lo.views = 1;
-  lo.shuffle = false;
-  lo.drop_last = false;
-  lo.channels_last = options.channels_last;
-  data::Loader loader(dataset, data::Augmentation(data::AugmentOptions::eval(options.image_size)), lo);
+  data::Loader loader(dataset, data::Augmentation(data::AugmentOptions::eval(options.image_size)),
+                      data::single_view_options(options.batch_size, options.workers, /*shuffle=*/false,
+                                                options.channels_last));
 
   const bool was_training = encoder->is_training();
   encoder->eval();

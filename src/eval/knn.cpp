@@ -1,6 +1,7 @@
 #include "protoclr/eval/knn.h"
 
 #include "protoclr/core/error.h"
+#include "protoclr/eval/accuracy.h"
 
 namespace protoclr::eval {
 
@@ -22,26 +23,20 @@ KnnResult knn_classify(const torch::Tensor& train_features, const torch::Tensor&
   const int64_t k = std::min<int64_t>(options.k, train.size(0));
   const auto train_t = train.t().contiguous();
   const auto labels_train = train_labels.to(torch::kLong).to(train.device());
-  KnnResult result;
-  int64_t correct1 = 0, correct5 = 0, counted = 0;
+  TopKAccuracy accuracy;
   for (int64_t begin = 0; begin < test.size(0); begin += options.chunk) {
     const auto block = test.slice(0, begin, begin + options.chunk);
-    const auto truth = test_labels.slice(0, begin, begin + options.chunk).to(torch::kLong).to(block.device());
     auto [sim, idx] = block.matmul(train_t).topk(k, /*dim=*/1);
     const auto neighbour_labels = labels_train.index({idx.flatten()}).view_as(idx);
     auto votes = torch::zeros({block.size(0), classes}, block.options());
     votes.scatter_add_(1, neighbour_labels, (sim / options.temperature).exp());
-    const auto ranked = std::get<1>(votes.topk(std::min<int64_t>(5, classes), 1));
-    const auto hit = ranked.eq(truth.unsqueeze(1));
-    const auto valid = truth.ge(0);
-    correct1 += (hit.select(1, 0) & valid).sum().item<int64_t>();
-    correct5 += (hit.any(1) & valid).sum().item<int64_t>();
-    counted += valid.sum().item<int64_t>();
+    accuracy.add(votes, test_labels.slice(0, begin, begin + options.chunk));
   }
-  PROTOCLR_CHECK(counted > 0, "kNN needs labelled test data");
-  result.samples = counted;
-  result.top1 = 100.0 * correct1 / counted;
-  result.top5 = 100.0 * correct5 / counted;
+  PROTOCLR_CHECK(accuracy.samples() > 0, "kNN needs labelled test data");
+  KnnResult result;
+  result.samples = accuracy.samples();
+  result.top1 = accuracy.top1();
+  result.top5 = accuracy.top5();
   return result;
 }
 

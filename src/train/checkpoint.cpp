@@ -155,4 +155,45 @@ CheckpointMeta load_checkpoint(const std::string& path, model::MoCo& model, torc
   return meta;
 }
 
+EncoderRole parse_encoder_role(const std::string& name) {
+  if (name == "query") return EncoderRole::kQuery;
+  if (name == "key") return EncoderRole::kKey;
+  throw Error("unknown --encoder '" + name + "' (use query or key)");
+}
+
+LoadedEncoder random_encoder(const model::EncoderOptions& options, uint64_t seed) {
+  torch::manual_seed(seed);
+  LoadedEncoder out;
+  out.encoder = model::make_encoder(options);
+  out.encoder->eval();
+  out.config.arch = options.arch;
+  out.config.cifar_stem = options.cifar_stem;
+  out.config.low_dim = options.low_dim;
+  out.config.mlp = options.mlp;
+  out.random_init = true;
+  out.source = "random init (seed " + std::to_string(seed) + ")";
+  return out;
+}
+
+LoadedEncoder load_encoder(const std::string& checkpoint, EncoderRole role, bool random_init, uint64_t seed) {
+  const std::string path = resolve_checkpoint(checkpoint);
+  const CheckpointMeta meta = read_checkpoint_meta(path);
+  const TrainConfig& c = meta.config;
+  const model::EncoderOptions eopt{c.arch, c.cifar_stem, c.low_dim, c.mlp};
+  if (random_init) {
+    LoadedEncoder out = random_encoder(eopt, seed);
+    out.config = c;
+    return out;
+  }
+  model::MoCo moco(model::MoCoOptions(eopt).queue_size(c.queue_size).momentum(c.moco_m));
+  load_checkpoint(path, moco, nullptr, nullptr);
+  LoadedEncoder out;
+  out.encoder = role == EncoderRole::kQuery ? moco->encoder_q : moco->encoder_k;
+  out.encoder->eval();
+  out.config = c;
+  out.epoch = meta.epoch;
+  out.source = path;
+  return out;
+}
+
 }  // namespace protoclr::train

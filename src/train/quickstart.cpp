@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "protoclr/cluster/kmeans.h"
 #include "protoclr/core/log.h"
 #include "protoclr/core/progress.h"
 #include "protoclr/eval/cluster_metrics.h"
@@ -30,18 +29,12 @@ QuickstartScores score(model::ResNet& encoder, const TrainConfig& config, std::s
   const auto test = eval::extract_features(encoder, test_set, xopt);
   QuickstartScores s;
   s.knn_top1 = eval::knn_classify(bank.features, bank.labels, test.features, test.labels).top1;
-  cluster::KMeansOptions kopt;
-  kopt.k = static_cast<int64_t>(test_set->classes().size());
-  kopt.seed = config.seed;
-  kopt.redo = 3;
-  const auto km = cluster::kmeans_train(test.features, kopt);
-  const auto labels = test.labels.contiguous();
-  const auto clusters = km.assignments.contiguous();
-  const auto agreement = eval::cluster_agreement(
-      std::vector<int64_t>(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel()),
-      std::vector<int64_t>(clusters.data_ptr<int64_t>(), clusters.data_ptr<int64_t>() + clusters.numel()));
-  s.ami = agreement.ami;
-  s.nmi = agreement.nmi;
+  eval::ClusteringOptions copt;
+  copt.k = static_cast<int64_t>(test_set->classes().size());
+  copt.seed = config.seed;
+  const auto clustering = eval::evaluate_clustering(test.features, test.labels, copt);
+  s.ami = clustering.agreement.ami;
+  s.nmi = clustering.agreement.nmi;
   return s;
 }
 

@@ -19,7 +19,8 @@
 #include "protoclr/loss/proto_nce.h"
 #include "protoclr/model/moco.h"
 #include "protoclr/train/checkpoint.h"
-#include "protoclr/train/schedule.h"
+#include "protoclr/core/schedule.h"
+#include "protoclr/model/memory_format.h"
 
 namespace protoclr::train {
 namespace fs = std::filesystem;
@@ -31,12 +32,6 @@ struct PrototypeLevel {
   torch::Tensor scaled_prototypes; ///< [K, D] prototypes / phi on the device
   cluster::NegativePrototypeSampler sampler;
 };
-
-void to_channels_last(torch::nn::Module& module) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : module.parameters())
-    if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
-}
 
 /// Keeps the metrics of epochs <= `epochs_done` (a resumed run rewrites what follows).
 void truncate_metrics(const fs::path& path, int64_t epochs_done) {
@@ -100,7 +95,7 @@ TrainResult train(TrainConfig config, const std::string& resume) {
   eopt.mlp = config.mlp;
   model::MoCo moco(model::MoCoOptions(eopt).queue_size(config.queue_size).momentum(config.moco_m));
   moco->to(device);
-  if (config.channels_last) to_channels_last(*moco);
+  if (config.channels_last) model::to_channels_last(*moco);
 
   std::vector<torch::Tensor> trainable;
   for (auto& p : moco->encoder_q->parameters()) trainable.push_back(p);

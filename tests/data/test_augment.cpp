@@ -375,7 +375,7 @@ TEST(AugmentOptionsTest, Recipes) {
     AugmentOptions::from_name("simclr", 32);
     FAIL() << "no throw";
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "unknown augmentation 'simclr' (use mocov1, mocov2 or eval)");
+    EXPECT_STREQ(e.what(), "unknown augmentation 'simclr' (use mocov1, mocov2, crop-flip or eval)");
   }
   AugmentOptions bad = AugmentOptions::mocov2(32);
   bad.flip_p = 1.5;
@@ -384,6 +384,21 @@ TEST(AugmentOptionsTest, Recipes) {
   lazy.recipe = "eval";
   lazy.image_size = 224;
   EXPECT_EQ(Augmentation(lazy).options().resize_to, 256);
+}
+
+TEST(AugmentOptionsTest, CropFlipKeepsColours) {
+  // torchvision's supervised recipe crops and flips only: a flat colour stays that colour.
+  const AugmentOptions o = AugmentOptions::from_name("crop-flip", 24);
+  EXPECT_EQ(o.crop_scale[0], 0.08);
+  const cv::Mat flat(40, 50, CV_8UC3, cv::Scalar(200, 40, 90));
+  MatDataset data({flat}, /*downscale=*/false);
+  const Augmentation aug(o);
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    Rng rng(seed);
+    const cv::Mat v = aug.views(data, 0, 1, rng).at(0);
+    ASSERT_EQ(v.size(), cv::Size(24, 24));
+    EXPECT_TRUE(equal(v, cv::Mat(24, 24, CV_8UC3, cv::Scalar(200, 40, 90)))) << "seed " << seed;
+  }
 }
 
 TEST(AugmentViews, DeterministicAndDistinct) {
@@ -406,7 +421,7 @@ TEST(AugmentViews, DeterministicAndDistinct) {
 TEST(AugmentViews, OneViewMatchesApply) {
   const cv::Mat img = smooth_image(120, 90);
   MatDataset data({img}, /*downscale=*/false);
-  for (const char* recipe : {"mocov1", "mocov2", "eval"}) {
+  for (const char* recipe : {"mocov1", "mocov2", "crop-flip", "eval"}) {
     const Augmentation aug(AugmentOptions::from_name(recipe, 48));
     for (uint64_t seed = 0; seed < 5; ++seed) {
       Rng a(seed), b(seed);

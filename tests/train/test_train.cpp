@@ -8,7 +8,7 @@
 
 #include "protoclr/core/error.h"
 #include "protoclr/train/checkpoint.h"
-#include "protoclr/train/schedule.h"
+#include "protoclr/core/schedule.h"
 #include "protoclr/train/trainer.h"
 #include "support/temp_dir.h"
 
@@ -75,11 +75,13 @@ std::vector<nlohmann::json> read_metrics(const std::string& dir) {
 }  // namespace
 
 TEST(Schedule, CosineAndStep) {
-  EXPECT_DOUBLE_EQ(train::learning_rate("cosine", 0.03, 0, 200, {}), 0.03);
-  EXPECT_NEAR(train::learning_rate("cosine", 0.03, 100, 200, {}), 0.015, 1e-12);
-  EXPECT_NEAR(train::learning_rate("step", 0.03, 119, 200, {120, 160}), 0.03, 1e-12);
-  EXPECT_NEAR(train::learning_rate("step", 0.03, 120, 200, {120, 160}), 0.003, 1e-12);
-  EXPECT_NEAR(train::learning_rate("step", 0.03, 199, 200, {120, 160}), 0.0003, 1e-12);
+  EXPECT_DOUBLE_EQ(learning_rate("cosine", 0.03, 0, 200, {}), 0.03);
+  EXPECT_NEAR(learning_rate("cosine", 0.03, 100, 200, {}), 0.015, 1e-12);
+  EXPECT_NEAR(learning_rate("step", 0.03, 119, 200, {120, 160}), 0.03, 1e-12);
+  EXPECT_NEAR(learning_rate("step", 0.03, 120, 200, {120, 160}), 0.003, 1e-12);
+  EXPECT_NEAR(learning_rate("step", 0.03, 199, 200, {120, 160}), 0.0003, 1e-12);
+  // The fine-tuning protocol decays by 0.2.
+  EXPECT_NEAR(learning_rate("step", 0.01, 16, 20, {12, 16}, 0.2), 0.01 * 0.2 * 0.2, 1e-15);
 }
 
 TEST(TrainConfig, PresetsAndJsonRoundTrip) {
@@ -201,4 +203,51 @@ TEST(Checkpoint, RoundTripGivesIdenticalTensors) {
   // Not a checkpoint at all.
   std::ofstream(tmp.path() / "junk.pt") << "not a zip";
   EXPECT_THROW(train::read_checkpoint_meta((tmp.path() / "junk.pt").string()), Error);
+}
+
+TEST(Checkpoint, LoadEncoderGivesEitherEncoderOrARandomInit) {
+  test_support::TempDir tmp;
+  train::CheckpointMeta meta;
+  meta.epoch = 3;
+  meta.config.arch = "resnet18";
+  meta.config.cifar_stem = true;
+  meta.config.low_dim = 8;
+  meta.config.mlp = true;
+  meta.config.queue_size = 12;
+  torch::manual_seed(5);
+  model::MoCo moco(model::MoCoOptions(model::EncoderOptions{"resnet18", true, 8, true}).queue_size(12));
+  {
+    // Make the two encoders differ, as after training.
+    torch::NoGradGuard no_grad;
+    for (auto& p : moco->encoder_q->parameters()) p.add_(0.5);
+  }
+  train::save_checkpoint(train::checkpoint_path(tmp.path().string()), moco, nullptr, meta, nullptr);
+
+  const auto q = train::load_encoder(tmp.path().string(), train::EncoderRole::kQuery);
+  const auto k = train::load_encoder(tmp.path().string(), train::EncoderRole::kKey);
+  EXPECT_EQ(q.epoch, 3);
+  EXPECT_FALSE(q.random_init);
+  EXPECT_EQ(q.config.low_dim, 8);
+  EXPECT_FALSE(q.encoder->is_training());
+  auto expect_same = [](const model::ResNet& a, const model::ResNet& b, bool same) {
+    auto pb = b->named_parameters();
+    bool all = true;
+    for (const auto& item : a->named_parameters()) all = all && torch::equal(item.value(), pb[item.key()]);
+    EXPECT_EQ(all, same);
+  };
+  expect_same(q.encoder, moco->encoder_q, true);
+  expect_same(k.encoder, moco->encoder_k, true);
+  expect_same(q.encoder, k.encoder, false);
+
+  // --random-init: the checkpoint's architecture, untrained, seeded.
+  auto r1 = train::load_encoder(tmp.path().string(), train::EncoderRole::kQuery, /*random_init=*/true, 7);
+  const auto r2 = train::load_encoder(tmp.path().string(), train::EncoderRole::kQuery, /*random_init=*/true, 7);
+  EXPECT_TRUE(r1.random_init);
+  EXPECT_EQ(r1.epoch, 0);
+  expect_same(r1.encoder, r2.encoder, true);
+  expect_same(r1.encoder, q.encoder, false);
+  EXPECT_EQ(r1.encoder->forward(torch::randn({2, 3, 16, 16})).size(1), 8);
+
+  EXPECT_THROW(train::parse_encoder_role("momentum"), Error);
+  EXPECT_THROW(train::load_encoder((tmp.path() / "nothing").string(), train::EncoderRole::kQuery), Error);
 }

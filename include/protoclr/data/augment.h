@@ -73,6 +73,8 @@ cv::Mat from_normalized_float(const float* src, int height, int width,
 struct AugmentOptions {
   /// "mocov1": crop, grayscale(p), jitter (always), flip  (MoCo v1 / PCL v1)
   /// "mocov2": crop, jitter (p), grayscale(p), blur(p), flip  (MoCo v2 / PCL v2)
+  /// "crop-flip": crop (scale 0.08-1), flip  (torchvision's supervised recipe: linear
+  ///          probe with --augment, fine-tuning)
   /// "eval":   resize shorter side to `resize_to`, centre crop `image_size`
   std::string recipe = "mocov2";
   int image_size = 224;
@@ -89,8 +91,9 @@ struct AugmentOptions {
   /// The recipes exactly as PCL composes them.
   static AugmentOptions mocov1(int image_size);
   static AugmentOptions mocov2(int image_size);
+  static AugmentOptions crop_flip(int image_size);
   static AugmentOptions eval(int image_size);
-  /// By name ("mocov1", "mocov2", "eval"); throws Error naming the flag otherwise.
+  /// By name ("mocov1", "mocov2", "crop-flip", "eval"); throws Error naming the flag otherwise.
   static AugmentOptions from_name(const std::string& recipe, int image_size);
 };
 

@@ -33,6 +33,10 @@ struct LoaderOptions {
   int world_size = 1;
 };
 
+/// Options of a loader for evaluation and supervised training: one view per image and every
+/// image of the epoch (no drop_last).
+LoaderOptions single_view_options(int64_t batch_size, int workers, bool shuffle, bool channels_last, uint64_t seed = 0);
+
 /// One batch. views[v]: [B, 3, S, S] float32 normalised; index, label: [B] int64.
 struct Batch {
   std::vector<torch::Tensor> views;

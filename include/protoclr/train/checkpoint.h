@@ -37,4 +37,28 @@ CheckpointMeta load_checkpoint(const std::string& path, model::MoCo& model, torc
 /// A run folder or a checkpoint file -> the checkpoint file; throws Error if missing.
 std::string resolve_checkpoint(const std::string& dir_or_file);
 
+/// Which of MoCo's two encoders an evaluation uses. The published evaluation code loads
+/// encoder_q; encoder_k (the momentum encoder) is what the E-step clusters.
+enum class EncoderRole { kQuery, kKey };
+/// "query" / "key"; throws Error naming --encoder otherwise.
+EncoderRole parse_encoder_role(const std::string& name);
+
+/// One encoder, ready for evaluation (on the CPU, eval mode), and where it came from.
+struct LoadedEncoder {
+  model::ResNet encoder{nullptr};
+  TrainConfig config;   ///< the configuration it was trained with (arch, head, image size...)
+  int64_t epoch = 0;    ///< epochs trained; 0 for a random initialisation
+  bool random_init = false;
+  std::string source;   ///< the checkpoint file, or "random init"
+};
+
+/// The network of `options`, freshly initialised from `seed`: the figure every protocol
+/// sets beside a trained one (--random-init).
+LoadedEncoder random_encoder(const model::EncoderOptions& options, uint64_t seed);
+
+/// One encoder of a protoclr checkpoint (a run folder or file). With `random_init`, the
+/// checkpoint only names the architecture, which is initialised from `seed` instead.
+LoadedEncoder load_encoder(const std::string& checkpoint, EncoderRole role, bool random_init = false,
+                           uint64_t seed = 0);
+
 }  // namespace protoclr::train

@@ -1,19 +1,19 @@
-#include "protoclr/train/schedule.h"
+#include "protoclr/core/schedule.h"
 
 #include <cmath>
 
 #include "protoclr/core/error.h"
 
-namespace protoclr::train {
+namespace protoclr {
 
 double learning_rate(const std::string& schedule, double base_lr, int64_t epoch, int64_t epochs,
-                     const std::vector<int64_t>& milestones) {
+                     const std::vector<int64_t>& milestones, double gamma) {
   if (schedule == "cosine") return base_lr * 0.5 * (1.0 + std::cos(M_PI * double(epoch) / double(epochs)));
   PROTOCLR_CHECK(schedule == "step", "unknown --schedule '", schedule, "' (use cosine or step)");
   double lr = base_lr;
   for (int64_t m : milestones)
-    if (epoch >= m) lr *= 0.1;
+    if (epoch >= m) lr *= gamma;
   return lr;
 }
 
-}  // namespace protoclr::train
+}  // namespace protoclr

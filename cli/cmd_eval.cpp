@@ -1,0 +1,170 @@
+// `protoclr eval <protocol>`: each protocol parses its flags, calls the library and prints
+// its figures (eval_common.h does the shared part).
+#include "commands.h"
+#include "eval_common.h"
+#include "protoclr/core/error.h"
+#include "protoclr/core/log.h"
+#include "protoclr/eval/cluster_metrics.h"
+#include "protoclr/eval/finetune.h"
+#include "protoclr/eval/knn.h"
+#include "protoclr/eval/linear_probe.h"
+#include "protoclr/train/config.h"
+
+namespace protoclr::cli {
+namespace {
+
+void add_knn(CLI::App* eval) {
+  auto* cmd = eval->add_subcommand("knn", "Weighted kNN classification (InstDisc): top-1 / top-5");
+  auto f = std::make_shared<EvalFlags>();
+  auto o = std::make_shared<eval::KnnOptions>();
+  add_eval_flags(cmd, *f, Splits::kTrainTest, "embedding");
+  cmd->add_option("--k", o->k, "Neighbours")->capture_default_str();
+  cmd->add_option("--temperature", o->temperature, "tau of the vote weights exp(s / tau)")->capture_default_str();
+  cmd->callback([f, o] {
+    auto s = make_eval_setup(*f, Splits::kTrainTest);
+    const auto bank = extract(s, s.train, "train");
+    const auto test = extract(s, s.test, "test");
+    o->num_classes = static_cast<int64_t>(s.train->classes().size());
+    const auto r = eval::knn_classify(bank.features, bank.labels, test.features, test.labels, *o);
+    EvalReport report{"eval knn: weighted kNN, k = " + std::to_string(o->k) + ", tau = " + fixed(o->temperature, 3)};
+    report.add("top-1", percent(r.top1));
+    report.add("top-5", percent(r.top5));
+    report.add("test images", std::to_string(r.samples));
+    report.json = {{"protocol", "knn"}, {"k", o->k}, {"temperature", o->temperature}, {"top1", r.top1},
+                   {"top5", r.top5}, {"test_samples", r.samples}};
+    emit(s, report, f->json);
+  });
+}
+
+void add_cluster(CLI::App* eval) {
+  auto* cmd = eval->add_subcommand("cluster", "k-means on the embeddings: AMI, NMI, ARI and purity against the labels");
+  auto f = std::make_shared<EvalFlags>();
+  auto o = std::make_shared<eval::ClusteringOptions>();
+  add_eval_flags(cmd, *f, Splits::kOne, "embedding");
+  cmd->add_option("--k", o->k, "Clusters (0 = the number of classes)")->capture_default_str();
+  cmd->add_option("--redo", o->redo, "k-means restarts (best objective kept)")->capture_default_str();
+  cmd->callback([f, o] {
+    auto s = make_eval_setup(*f, Splits::kOne);
+    const auto features = extract(s, s.test, "data");
+    o->seed = f->seed;
+    const auto r = eval::evaluate_clustering(features.features, features.labels, *o);
+    EvalReport report{"eval cluster: k-means with K = " + std::to_string(r.k) + " against the labels"};
+    report.add("AMI", fixed(r.agreement.ami, 4));
+    report.add("NMI", fixed(r.agreement.nmi, 4));
+    report.add("ARI", fixed(r.agreement.ari, 4));
+    report.add("purity", percent(100.0 * r.agreement.purity));
+    report.add("images", std::to_string(features.features.size(0)));
+    report.json = {{"protocol", "cluster"}, {"k", r.k}, {"ami", r.agreement.ami}, {"nmi", r.agreement.nmi},
+                   {"ari", r.agreement.ari}, {"purity", r.agreement.purity}, {"objective", r.objective},
+                   {"samples", features.features.size(0)}};
+    emit(s, report, f->json);
+  });
+}
+
+void add_linear(CLI::App* eval) {
+  auto* cmd = eval->add_subcommand("linear", "Linear classifier on frozen pooled features (MoCo's lincls)");
+  auto f = std::make_shared<EvalFlags>();
+  auto o = std::make_shared<eval::LinearProbeOptions>();
+  auto schedule = std::make_shared<std::string>("60,80");
+  auto augment = std::make_shared<bool>(false);
+  add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
+  cmd->add_option("--epochs", o->epochs, "Epochs")->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Learning rate (MoCo: 30 on pooled features)")->capture_default_str();
+  cmd->add_option("--wd", o->weight_decay, "Weight decay")->capture_default_str();
+  cmd->add_option("--momentum", o->momentum, "SGD momentum")->capture_default_str();
+  cmd->add_option("--probe-batch", o->batch_size, "Samples per SGD step")->capture_default_str();
+  cmd->add_option("--schedule", *schedule, "cosine, or step milestones (x0.1 at each)")->capture_default_str();
+  cmd->add_flag("--augment", *augment, "Train on crop-flip views through the frozen backbone every epoch (slow)");
+  cmd->callback([f, o, schedule, augment] {
+    auto s = make_eval_setup(*f, Splits::kTrainTest);
+    if (*schedule == "cosine") {
+      o->schedule = "cosine";
+    } else {
+      o->schedule = "step";
+      o->milestones = train::parse_int_list(*schedule, "--schedule");
+    }
+    o->seed = f->seed;
+    o->device = s.device;
+    o->num_classes = static_cast<int64_t>(s.train->classes().size());
+    const auto test = extract(s, s.test, "test");
+    eval::LinearProbeResult r;
+    if (*augment) {
+      PROTOCLR_CHECK(f->layer == "pool", "--augment trains on the pooled features: drop --layer ", f->layer);
+      eval::AugmentedProbeOptions a{s.extract.image_size, f->workers, f->channels_last, f->bf16};
+      r = eval::linear_probe_augmented(s.net.encoder, s.train, test.features, test.labels, *o, a);
+    } else {
+      const auto bank = extract(s, s.train, "train");
+      r = eval::linear_probe(bank.features, bank.labels, test.features, test.labels, *o);
+    }
+    EvalReport report{"eval linear: " + std::string(*augment ? "augmented" : "cached") + " features, " +
+                      std::to_string(o->epochs) + " epochs, lr " + fixed(o->lr, 4) + " (" + *schedule + ")"};
+    report.add("top-1", percent(r.top1));
+    report.add("top-5", percent(r.top5));
+    report.add("train top-1", percent(r.train_top1) + " (last epoch)");
+    report.add("train loss", fixed(r.final_loss, 4));
+    report.add("train / test images", std::to_string(r.train_samples) + " / " + std::to_string(r.test_samples));
+    report.json = {{"protocol", "linear"}, {"augment", *augment}, {"epochs", o->epochs}, {"lr", o->lr},
+                   {"weight_decay", o->weight_decay}, {"schedule", *schedule}, {"top1", r.top1}, {"top5", r.top5},
+                   {"train_top1", r.train_top1}, {"train_loss", r.final_loss}, {"train_samples", r.train_samples},
+                   {"test_samples", r.test_samples}, {"seconds", r.seconds}};
+    emit(s, report, f->json);
+  });
+}
+
+void add_finetune(CLI::App* eval) {
+  auto* cmd = eval->add_subcommand("finetune", "Semi-supervised fine-tuning of the whole network on a label fraction");
+  auto f = std::make_shared<EvalFlags>();
+  auto o = std::make_shared<eval::FinetuneOptions>();
+  auto fraction = std::make_shared<double>(0.01);
+  auto milestones = std::make_shared<std::string>("12,16");
+  add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
+  cmd->add_option("--label-fraction", *fraction, "Labelled fraction of the training split, balanced per class")
+      ->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "Epochs")->capture_default_str();
+  cmd->add_option("--lr-backbone", o->lr_backbone, "Learning rate of the pretrained layers")->capture_default_str();
+  cmd->add_option("--lr-head", o->lr_head, "Learning rate of the new classifier")->capture_default_str();
+  cmd->add_option("--wd", o->weight_decay, "Weight decay")->capture_default_str();
+  cmd->add_option("--schedule", *milestones, "Step milestones (x0.2 at each)")->capture_default_str();
+  cmd->add_option("--train-batch", o->batch_size, "Images per SGD step")->capture_default_str();
+  cmd->add_option("--aug", o->augmentation, "Training augmentation: crop-flip, mocov1, mocov2")->capture_default_str();
+  cmd->callback([f, o, fraction, milestones] {
+    PROTOCLR_CHECK(*fraction > 0 && *fraction <= 1, "--label-fraction must be in (0, 1], got ", *fraction);
+    auto s = make_eval_setup(*f, Splits::kTrainTest);
+    const int64_t labelled = std::max<int64_t>(
+        static_cast<int64_t>(s.train->classes().size()),
+        static_cast<int64_t>(std::llround(*fraction * static_cast<double>(s.train->size()))));
+    auto subset = data::balanced_subset(s.train, labelled, f->seed);
+    o->milestones = train::parse_int_list(*milestones, "--schedule");
+    o->image_size = s.extract.image_size;
+    o->workers = f->workers;
+    o->channels_last = f->channels_last;
+    o->bf16 = f->bf16;
+    o->seed = f->seed;
+    o->device = s.device;
+    const auto r = eval::finetune(s.net.encoder, subset, s.test, *o);
+    EvalReport report{"eval finetune: " + fixed(100.0 * *fraction, 1) + "% of the labels, " +
+                      std::to_string(o->epochs) + " epochs"};
+    report.add("top-1", percent(r.top1));
+    report.add("top-5", percent(r.top5));
+    report.add("train top-1", percent(r.train_top1) + " (last epoch, augmented)");
+    report.add("labelled / test images", std::to_string(r.train_samples) + " / " + std::to_string(r.test_samples));
+    report.json = {{"protocol", "finetune"}, {"label_fraction", *fraction}, {"epochs", o->epochs},
+                   {"lr_backbone", o->lr_backbone}, {"lr_head", o->lr_head}, {"top1", r.top1}, {"top5", r.top5},
+                   {"train_top1", r.train_top1}, {"train_loss", r.final_loss}, {"train_samples", r.train_samples},
+                   {"test_samples", r.test_samples}, {"seconds", r.seconds}};
+    emit(s, report, f->json);
+  });
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint (or a random init) with the paper's protocols");
+  eval->require_subcommand(1);
+  add_linear(eval);
+  add_knn(eval);
+  add_cluster(eval);
+  add_finetune(eval);
+}
+
+}  // namespace protoclr::cli

@@ -1,0 +1,44 @@
+// `protoclr extract`: features of a dataset as NumPy files, for use outside protoclr.
+#include <filesystem>
+#include <fstream>
+
+#include "commands.h"
+#include "eval_common.h"
+#include "protoclr/core/fs.h"
+#include "protoclr/eval/npy.h"
+
+namespace protoclr::cli {
+
+void add_extract_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("extract", "Write a dataset's features (and labels) as .npy files");
+  auto f = std::make_shared<EvalFlags>();
+  auto out = std::make_shared<std::string>();
+  add_eval_flags(cmd, *f, Splits::kOne, "pool");
+  cmd->add_option("--out", *out, "Folder for features.npy, labels.npy, classes.txt and info.json")->required();
+  cmd->callback([f, out] {
+    auto s = make_eval_setup(*f, Splits::kOne);
+    const auto features = extract(s, s.test, "data");
+    std::filesystem::create_directories(*out);
+    const std::filesystem::path dir(*out);
+    eval::write_npy((dir / "features.npy").string(), features.features);
+    eval::write_npy((dir / "labels.npy").string(), features.labels);
+    std::string classes;
+    for (const auto& c : s.test->classes()) classes += c + "\n";
+    write_file_atomic(dir / "classes.txt", classes);
+    auto info = s.header;
+    info["features"] = {{"file", "features.npy"}, {"shape", features.features.sizes().vec()}, {"dtype", "float32"}};
+    info["labels"] = {{"file", "labels.npy"}, {"dtype", "int64"}, {"unlabeled", -1}};
+    info["seconds"] = features.seconds;
+    write_file_atomic(dir / "info.json", info.dump(2) + "\n");
+    EvalReport report{"extract: " + f->layer + " features"};
+    report.add("features", (dir / "features.npy").string() + "  [" + std::to_string(features.features.size(0)) + ", " +
+                               std::to_string(features.features.size(1)) + "] float32");
+    report.add("labels", (dir / "labels.npy").string() + "  [" + std::to_string(features.labels.size(0)) + "] int64");
+    report.add("classes", (dir / "classes.txt").string());
+    report.json = {{"protocol", "extract"}, {"out", *out}, {"rows", features.features.size(0)},
+                   {"dim", features.features.size(1)}, {"seconds", features.seconds}};
+    emit(s, report, f->json);
+  });
+}
+
+}  // namespace protoclr::cli

@@ -1,0 +1,137 @@
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "protoclr/core/error.h"
+#include "protoclr/data/dataset.h"
+#include "protoclr/eval/accuracy.h"
+#include "protoclr/eval/cluster_metrics.h"
+#include "protoclr/eval/finetune.h"
+#include "protoclr/eval/linear_probe.h"
+#include "protoclr/model/resnet.h"
+#include "support/memory_dataset.h"
+
+using namespace protoclr;
+
+namespace {
+
+/// Linearly separable classes: class c sits around 3 * e_c in D dimensions.
+void blobs(int64_t per_class, int64_t classes, int64_t dim, uint64_t seed, torch::Tensor& x, torch::Tensor& y) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  y = torch::arange(classes, torch::kLong).repeat_interleave(per_class);
+  x = torch::randn({classes * per_class, dim}, gen) * 0.3;
+  x.index_put_({torch::arange(classes * per_class), y}, x.index({torch::arange(classes * per_class), y}) + 3.0);
+}
+
+}  // namespace
+
+TEST(TopKAccuracy, CountsTop1Top5AndSkipsUnlabeled) {
+  eval::TopKAccuracy acc;
+  // 6 classes; row 0 right at rank 1, row 1 right at rank 3, row 2 right at rank 6, row 3 unlabeled.
+  auto scores = torch::tensor({{9.f, 1.f, 2.f, 3.f, 4.f, 5.f},
+                               {1.f, 9.f, 8.f, 7.f, 2.f, 3.f},
+                               {6.f, 5.f, 4.f, 3.f, 2.f, 1.f},
+                               {1.f, 2.f, 3.f, 4.f, 5.f, 6.f}});
+  acc.add(scores, torch::tensor({0, 3, 5, -1}, torch::kLong));
+  EXPECT_EQ(acc.samples(), 3);
+  EXPECT_DOUBLE_EQ(acc.top1(), 100.0 / 3);
+  EXPECT_DOUBLE_EQ(acc.top5(), 200.0 / 3);
+  // Fewer than five classes: top-5 counts every class.
+  eval::TopKAccuracy two;
+  two.add(torch::tensor({{0.f, 1.f}}), torch::tensor({0}, torch::kLong));
+  EXPECT_DOUBLE_EQ(two.top1(), 0.0);
+  EXPECT_DOUBLE_EQ(two.top5(), 100.0);
+}
+
+TEST(LinearProbe, SeparableToySetIsLearnedPerfectly) {
+  torch::Tensor x, y, tx, ty;
+  blobs(40, 4, 16, 1, x, y);
+  blobs(10, 4, 16, 2, tx, ty);
+  eval::LinearProbeOptions o;
+  o.epochs = 30;
+  o.lr = 0.5;
+  o.batch_size = 32;
+  o.milestones = {20};
+  const auto r = eval::linear_probe(x, y, tx, ty, o);
+  EXPECT_DOUBLE_EQ(r.top1, 100.0);
+  EXPECT_DOUBLE_EQ(r.top5, 100.0);
+  EXPECT_DOUBLE_EQ(r.train_top1, 100.0);
+  EXPECT_EQ(r.train_samples, 160);
+  EXPECT_EQ(r.test_samples, 40);
+  EXPECT_LT(r.final_loss, 0.1);
+  // Seeded: the same figures again.
+  const auto again = eval::linear_probe(x, y, tx, ty, o);
+  EXPECT_DOUBLE_EQ(again.final_loss, r.final_loss);
+}
+
+TEST(LinearProbe, RejectsBadInput) {
+  torch::Tensor x, y;
+  blobs(5, 2, 4, 1, x, y);
+  eval::LinearProbeOptions o;
+  o.epochs = 1;
+  EXPECT_THROW(eval::linear_probe(x, torch::full_like(y, -1), x, y, o), Error);      // unlabeled
+  EXPECT_THROW(eval::linear_probe(x, y, x.slice(1, 0, 3), y, o), Error);             // dims differ
+  o.epochs = 0;
+  EXPECT_THROW(eval::linear_probe(x, y, x, y, o), Error);
+}
+
+TEST(LinearProbe, AugmentedRunsThroughTheFrozenBackbone) {
+  auto train = std::make_shared<test_support::MemoryDataset>(24, 20, 3);
+  torch::manual_seed(0);
+  model::ResNet net(model::ResNetOptions("resnet18").num_classes(0).cifar_stem(true));
+  const auto before = net->conv1->weight.clone();
+  torch::Tensor tx, ty;
+  tx = torch::randn({6, 512});
+  ty = torch::tensor({0, 1, 2, 0, 1, 2}, torch::kLong);
+  eval::LinearProbeOptions o;
+  o.epochs = 2;
+  o.lr = 0.1;
+  o.batch_size = 8;
+  eval::AugmentedProbeOptions a;
+  a.image_size = 16;
+  a.workers = 1;
+  const auto r = eval::linear_probe_augmented(net, train, tx, ty, o, a);
+  EXPECT_EQ(r.train_samples, 24);
+  EXPECT_EQ(r.test_samples, 6);
+  EXPECT_TRUE(std::isfinite(r.final_loss));
+  EXPECT_TRUE(torch::equal(before, net->conv1->weight));  // frozen
+}
+
+TEST(Clustering, SeparatedBlobsAreRecovered) {
+  torch::Tensor x, y;
+  blobs(50, 5, 8, 4, x, y);
+  eval::ClusteringOptions o;
+  o.seed = 1;
+  const auto r = eval::evaluate_clustering(x, y, o);
+  EXPECT_EQ(r.k, 5);
+  EXPECT_NEAR(r.agreement.ami, 1.0, 1e-9);
+  EXPECT_NEAR(r.agreement.ari, 1.0, 1e-9);
+  EXPECT_DOUBLE_EQ(r.agreement.purity, 1.0);
+  EXPECT_EQ(r.assignments.size(0), 250);
+  o.k = 10;  // more clusters than classes: purity stays 1, AMI drops
+  const auto over = eval::evaluate_clustering(x, y, o);
+  EXPECT_DOUBLE_EQ(over.agreement.purity, 1.0);
+  EXPECT_LT(over.agreement.ami, 1.0);
+  EXPECT_THROW(eval::evaluate_clustering(x, torch::full_like(y, -1), eval::ClusteringOptions{}), Error);
+}
+
+TEST(Finetune, TinyRunTrainsTheWholeNetwork) {
+  auto train = std::make_shared<test_support::MemoryDataset>(24, 20, 3);
+  auto test = std::make_shared<test_support::MemoryDataset>(9, 20, 3);
+  torch::manual_seed(0);
+  model::ResNet net(model::ResNetOptions("resnet18").num_classes(0).cifar_stem(true));
+  const auto before = net->conv1->weight.clone();
+  eval::FinetuneOptions o;
+  o.epochs = 2;
+  o.batch_size = 8;
+  o.image_size = 16;
+  o.workers = 1;
+  o.milestones = {1};
+  const auto r = eval::finetune(net, train, test, o);
+  EXPECT_EQ(r.train_samples, 24);
+  EXPECT_EQ(r.test_samples, 9);
+  EXPECT_TRUE(std::isfinite(r.final_loss));
+  EXPECT_GE(r.top5, r.top1);
+  EXPECT_FALSE(torch::equal(before, net->conv1->weight));  // the backbone learned too
+  EXPECT_EQ(net->forward(torch::randn({2, 3, 16, 16})).size(1), 3);
+}
