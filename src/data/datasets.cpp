@@ -14,9 +14,11 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -36,6 +38,13 @@ Sample Dataset::get(size_t i) const {
   s.label = label(i);
   s.index = static_cast<int64_t>(i);
   return s;
+}
+
+std::vector<int8_t> Dataset::label_set(size_t i) const {
+  std::vector<int8_t> out(classes().size(), -1);
+  const int64_t l = label(i);
+  if (l >= 0 && static_cast<size_t>(l) < out.size()) out[static_cast<size_t>(l)] = 1;
+  return out;
 }
 
 std::vector<int64_t> Dataset::labels() const {
@@ -662,6 +671,141 @@ std::shared_ptr<Dataset> try_cifar_folder(const std::string& dir, const DatasetO
 }
 
 // ---------------------------------------------------------------------------------------
+// PASCAL VOC devkit (VOC2007 classification): multi-label, difficult-aware
+
+const std::vector<std::string> kVocClasses = {
+    "aeroplane", "bicycle", "bird",  "boat",      "bottle", "bus",         "car",   "cat",  "chair", "cow",
+    "diningtable", "dog",   "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"};
+
+class VocDataset final : public Dataset {
+ public:
+  VocDataset(std::vector<std::string> paths, std::vector<int8_t> sets, std::vector<std::string> skipped)
+      : paths_(std::move(paths)), sets_(std::move(sets)), skipped_(std::move(skipped)) {}
+  size_t size() const override { return paths_.size(); }
+  const std::vector<std::string>& classes() const override { return kVocClasses; }
+  int64_t label(size_t) const override { return -1; }
+  bool multi_label() const override { return true; }
+  std::vector<int8_t> label_set(size_t i) const override {
+    PROTOCLR_CHECK(i < paths_.size(), "image index ", i, " out of range (", paths_.size(), " images)");
+    const auto first = sets_.begin() + static_cast<std::ptrdiff_t>(i * kVocClasses.size());
+    return std::vector<int8_t>(first, first + static_cast<std::ptrdiff_t>(kVocClasses.size()));
+  }
+  DecodedImage load(size_t i, const ScalePlan& plan) const override {
+    thread_local std::vector<uint8_t> buf;
+    const std::string& path = paths_.at(i);
+    const size_t n = read_into(path, buf, 0, nullptr);
+    return decode_image(buf.data(), n, path, plan);
+  }
+  std::string name(size_t i) const override { return paths_.at(i); }
+  std::string format() const override { return "voc"; }
+  const std::vector<std::string>& skipped() const override { return skipped_; }
+
+ private:
+  std::vector<std::string> paths_;
+  std::vector<int8_t> sets_;  // [N, 20]
+  std::vector<std::string> skipped_;
+};
+
+bool is_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+
+/// The devkit year folder (the one holding JPEGImages/ and ImageSets/Main/) at or under `dir`.
+fs::path find_voc_root(const std::string& dir) {
+  for (const fs::path& base : {fs::path(dir), fs::path(dir) / "VOC2007", fs::path(dir) / "VOCdevkit" / "VOC2007"})
+    if (is_dir(base / "JPEGImages") && is_dir(base / "ImageSets" / "Main")) return base;
+  return {};
+}
+
+/// Non-empty, trimmed lines of a text file, with their 1-based line numbers.
+std::vector<std::pair<size_t, std::string>> text_lines(const fs::path& file) {
+  const std::vector<uint8_t> bytes = read_file(file);
+  const std::string text(bytes.begin(), bytes.end());
+  std::vector<std::pair<size_t, std::string>> out;
+  size_t line_no = 0;
+  for (size_t pos = 0; pos <= text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    ++line_no;
+    std::string line = trim(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (!line.empty()) out.emplace_back(line_no, std::move(line));
+  }
+  return out;
+}
+
+std::shared_ptr<Dataset> open_voc(const fs::path& root, const DatasetOptions& options) {
+  const std::string& split = options.split;
+  PROTOCLR_CHECK(split == "train" || split == "val" || split == "trainval" || split == "test",
+                 "--split for the VOC devkit '", root.string(), "' must be train, val, trainval or test, got '", split,
+                 "'");
+  const fs::path main = root / "ImageSets" / "Main";
+  const size_t num_classes = kVocClasses.size();
+  std::vector<std::string> ids;
+  std::map<std::string, size_t> row_of;
+  auto add_id = [&](const std::string& id, const fs::path& file, size_t line_no) {
+    PROTOCLR_CHECK(row_of.emplace(id, ids.size()).second, "'", file.string(), "' line ", line_no, ": image '", id,
+                   "' is listed twice (re-download the devkit)");
+    ids.push_back(id);
+  };
+  const fs::path list = main / (split + ".txt");
+  if (is_file(list)) {
+    for (const auto& [line_no, line] : text_lines(list)) {
+      PROTOCLR_CHECK(line.find_first_of(" \t") == std::string::npos, "'", list.string(), "' line ", line_no,
+                     ": expected one image id, got '", line, "'");
+      add_id(line, list, line_no);
+    }
+  }
+  std::vector<int8_t> sets;
+  for (size_t c = 0; c < num_classes; ++c) {
+    const fs::path file = main / (kVocClasses[c] + "_" + split + ".txt");
+    PROTOCLR_CHECK(is_file(file), "VOC devkit '", root.string(), "' lacks '", file.string(), "' (the ", split,
+                   " labels of class ", kVocClasses[c], "); re-download the devkit or pick another --split");
+    const auto lines = text_lines(file);
+    if (c == 0 && ids.empty())
+      for (const auto& [line_no, line] : lines) add_id(line.substr(0, line.find_first_of(" \t")), file, line_no);
+    if (c == 0) sets.assign(ids.size() * num_classes, 2);  // 2 = not yet seen
+    for (const auto& [line_no, line] : lines) {
+      std::istringstream in(line);
+      std::string id, value, extra;
+      in >> id >> value;
+      const bool ok = !id.empty() && (value == "1" || value == "0" || value == "-1") && !(in >> extra);
+      PROTOCLR_CHECK(ok, "'", file.string(), "' line ", line_no, ": expected '<image id> <1|0|-1>', got '", line, "'");
+      const auto it = row_of.find(id);
+      PROTOCLR_CHECK(it != row_of.end(), "'", file.string(), "' line ", line_no, ": image '", id, "' is not in the ",
+                     split, " split (", is_file(list) ? list.string() : "the first class file", ")");
+      int8_t& slot = sets[it->second * num_classes + c];
+      PROTOCLR_CHECK(slot == 2, "'", file.string(), "' line ", line_no, ": image '", id, "' is listed twice");
+      slot = static_cast<int8_t>(std::stoi(value));
+    }
+    for (size_t r = 0; r < ids.size(); ++r)
+      PROTOCLR_CHECK(sets[r * num_classes + c] != 2, "'", file.string(), "' has no label for image '", ids[r],
+                     "' of the ", split, " split (re-download the devkit)");
+  }
+  PROTOCLR_CHECK(!ids.empty(), "VOC devkit '", root.string(), "': the ", split, " split lists no images");
+  std::vector<std::string> paths;
+  std::vector<int64_t> rows;
+  for (size_t r = 0; r < ids.size(); ++r) {
+    paths.push_back((root / "JPEGImages" / (ids[r] + ".jpg")).string());
+    rows.push_back(static_cast<int64_t>(r));
+  }
+  std::vector<std::string> skipped;
+  if (options.verify_headers) {
+    skipped = verify_files(paths, rows, root.string());
+    PROTOCLR_CHECK(!paths.empty(), "no readable images in '", (root / "JPEGImages").string(), "': all ",
+                   skipped.size(), " image(s) failed to decode (first: ", skipped.front(), "); re-download the devkit");
+    std::vector<int8_t> kept;
+    kept.reserve(rows.size() * num_classes);
+    for (int64_t r : rows)
+      kept.insert(kept.end(), sets.begin() + static_cast<std::ptrdiff_t>(r * num_classes),
+                  sets.begin() + static_cast<std::ptrdiff_t>((r + 1) * num_classes));
+    sets = std::move(kept);
+  }
+  return std::make_shared<VocDataset>(std::move(paths), std::move(sets), std::move(skipped));
+}
+
+// ---------------------------------------------------------------------------------------
 // Subsets
 
 class SubsetDataset final : public Dataset {
@@ -671,6 +815,8 @@ class SubsetDataset final : public Dataset {
   size_t size() const override { return indices_.size(); }
   const std::vector<std::string>& classes() const override { return parent_->classes(); }
   int64_t label(size_t i) const override { return parent_->label(indices_.at(i)); }
+  bool multi_label() const override { return parent_->multi_label(); }
+  std::vector<int8_t> label_set(size_t i) const override { return parent_->label_set(indices_.at(i)); }
   DecodedImage load(size_t i, const ScalePlan& plan) const override { return parent_->load(indices_.at(i), plan); }
   std::string name(size_t i) const override { return parent_->name(indices_.at(i)); }
   std::string format() const override { return parent_->format(); }
@@ -688,7 +834,8 @@ std::shared_ptr<Dataset> balanced_subset(std::shared_ptr<const Dataset> parent, 
   PROTOCLR_CHECK(n > 0, "--limit must be positive, got ", n);
   const size_t total = parent->size();
   if (static_cast<uint64_t>(n) >= total) return std::const_pointer_cast<Dataset>(parent);
-  const size_t num_classes = parent->classes().size();
+  // Multi-label data has no single class to balance: one group, a uniformly random subset.
+  const size_t num_classes = parent->multi_label() ? 0 : parent->classes().size();
   std::vector<std::vector<size_t>> groups(std::max<size_t>(num_classes, 1));
   for (size_t i = 0; i < total; ++i) {
     const int64_t l = num_classes ? parent->label(i) : 0;
@@ -744,7 +891,9 @@ std::shared_ptr<Dataset> open_dataset(const std::string& path_in, const DatasetO
   std::shared_ptr<Dataset> ds;
   if (fs::is_directory(path, ec)) {
     bool any_idx = false;
-    if (!(ds = try_cifar_folder(path, options))) {
+    if (const fs::path voc = find_voc_root(path); !voc.empty()) {
+      ds = open_voc(voc, options);
+    } else if (!(ds = try_cifar_folder(path, options))) {
       const std::string idx = find_idx_images(path, options, &any_idx);
       if (!idx.empty()) ds = open_idx_file(idx);
       else ds = open_folder(path, options);

@@ -79,9 +79,17 @@ struct TjHandle {
   }
 };
 
-tjhandle jpeg_handle() {
+TjHandle& jpeg_thread_handle() {
   thread_local TjHandle h;
-  return h.get();
+  return h;
+}
+tjhandle jpeg_handle() { return jpeg_thread_handle().get(); }
+/// Drops this thread's decompressor: after some errors libjpeg-turbo leaves it in a state in
+/// which the next valid file fails ("Bogus DQT index"), so a failed decode starts afresh.
+void reset_jpeg_handle() {
+  TjHandle& h = jpeg_thread_handle();
+  if (h.handle) tjDestroy(h.handle);
+  h.handle = nullptr;
 }
 
 // Walks the JPEG markers to the first SOF; returns false when the data ends first.
@@ -505,7 +513,13 @@ DecodedImage decode_bmp(const uint8_t* b, size_t n, const std::string& name) {
 DecodedImage decode_image(const uint8_t* bytes, size_t size, const std::string& name, const ScalePlan& plan) {
   if (!bytes) size = 0;
   switch (sniff(bytes, size)) {
-    case Format::kJpeg: return decode_jpeg(bytes, size, name, plan);
+    case Format::kJpeg:
+      try {
+        return decode_jpeg(bytes, size, name, plan);
+      } catch (...) {
+        reset_jpeg_handle();
+        throw;
+      }
     case Format::kPng: return decode_png(bytes, size, name);
     case Format::kWebp: return decode_webp(bytes, size, name);
     case Format::kTiff: return tiff_read_image(bytes, size, name, /*decode=*/true);

@@ -20,6 +20,11 @@ DatasetReport inspect_dataset(const Dataset& dataset, const std::string& path, i
   if (!report.classes.empty()) {
     report.class_counts.assign(report.classes.size(), 0);
     for (size_t i = 0; i < n; ++i) {
+      if (dataset.multi_label()) {  // images in which the class is present (difficult excluded)
+        const std::vector<int8_t> set = dataset.label_set(i);
+        for (size_t c = 0; c < set.size() && c < report.class_counts.size(); ++c) report.class_counts[c] += set[c] == 1;
+        continue;
+      }
       const int64_t l = dataset.label(i);
       if (l >= 0 && static_cast<size_t>(l) < report.class_counts.size()) ++report.class_counts[static_cast<size_t>(l)];
     }

@@ -28,14 +28,20 @@ class Dataset {
   virtual size_t size() const = 0;
   /// Class names, in label order; empty for unlabeled data.
   virtual const std::vector<std::string>& classes() const = 0;
-  /// Label of image i, in [0, classes().size()), or -1 when unlabeled.
+  /// Label of image i, in [0, classes().size()), or -1 when unlabeled or multi-label.
   virtual int64_t label(size_t i) const = 0;
+  /// True when each image carries a set of labels (VOC07) instead of one: label(i) is then -1
+  /// and label_set(i) holds the labels.
+  virtual bool multi_label() const { return false; }
+  /// Per class, in classes() order: 1 present, 0 difficult (present only as VOC "difficult"
+  /// objects), -1 absent. The default derives it from label(i) (all -1 when unlabeled).
+  virtual std::vector<int8_t> label_set(size_t i) const;
   /// Decodes image i as 8-bit RGB; `plan` may allow a reduced-scale decode.
   /// Throws protoclr::Error naming the file when the image cannot be decoded.
   virtual DecodedImage load(size_t i, const ScalePlan& plan = {}) const = 0;
   /// A name for image i in messages: its file path, or "<file>#<i>" for packed formats.
   virtual std::string name(size_t i) const = 0;
-  /// "image-folder", "flat-folder", "list-file", "idx", "cifar10", "cifar100"; a subset
+  /// "image-folder", "flat-folder", "list-file", "idx", "cifar10", "cifar100", "voc"; a subset
   /// (balanced_subset) reports its parent's format.
   virtual std::string format() const = 0;
   /// Names of images found unreadable when the dataset was opened (they are not part of
@@ -49,7 +55,8 @@ class Dataset {
 };
 
 struct DatasetOptions {
-  /// For formats that hold both splits in one place (IDX, CIFAR folders): "train" or "test".
+  /// For formats that hold both splits in one place (IDX, CIFAR folders): "train" or "test";
+  /// for a VOC devkit also "val" and "trainval" (PCL trains on trainval, tests on test).
   std::string split = "train";
   /// When > 0, keep a class-balanced subset of about this many images (limit / classes
   /// per class), chosen by `seed`; never simply the first N.
@@ -67,12 +74,18 @@ struct DatasetOptions {
 /// - a folder or file with `*-idx3-ubyte[.gz]` (+ `*-idx1-ubyte[.gz]` labels) -> "idx";
 /// - a folder with CIFAR-10 `data_batch_*.bin`/`test_batch.bin`, or CIFAR-100
 ///   `train.bin`/`test.bin` (also inside `cifar-10-batches-bin/`) -> "cifar10"/"cifar100";
+/// - a VOC devkit year folder with `JPEGImages/` and `ImageSets/Main/` (also when given its
+///   parent `VOCdevkit/` or the folder above that) -> "voc": multi-label over the 20 VOC
+///   classes in the standard order, split `options.split` (train, val, trainval or test),
+///   images from `ImageSets/Main/<split>.txt` (else the first class file), labels from
+///   `ImageSets/Main/<class>_<split>.txt` lines `<id> <1|0|-1>` (see label_set);
 /// - a text file of `relative/path label` lines (paths relative to the file) -> "list-file".
 /// Throws protoclr::Error with one line naming the path and what to do when it cannot.
 std::shared_ptr<Dataset> open_dataset(const std::string& path, const DatasetOptions& options = {});
 
-/// A class-balanced subset of about n images, chosen by seed (for unlabeled data: a
-/// uniformly random subset). Indices are kept in the parent's order.
+/// A class-balanced subset of about n images, chosen by seed (for unlabeled and multi-label
+/// data: a uniformly random subset). Indices are kept in the parent's order; the subset
+/// forwards multi_label() and label_set().
 std::shared_ptr<Dataset> balanced_subset(std::shared_ptr<const Dataset> parent, int64_t n, uint64_t seed);
 
 /// What `protoclr data inspect` reports.
