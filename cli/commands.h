@@ -8,6 +8,8 @@ namespace protoclr::cli {
 void add_data_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_quickstart_command(CLI::App& app);
+void add_import_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 /// Applies --threads (0 = all hardware threads) to LibTorch and OpenMP (faiss).
 void set_threads(int threads);

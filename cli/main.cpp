@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   protoclr::cli::add_data_command(app);
   protoclr::cli::add_train_command(app);
   protoclr::cli::add_quickstart_command(app);
+  protoclr::cli::add_import_command(app);
+  protoclr::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
