@@ -32,7 +32,7 @@ void add_import_command(CLI::App& app) {
               << "model: " << r.encoder.arch << (r.encoder.cifar_stem ? ", CIFAR stem" : "") << ", "
               << (r.encoder.mlp ? "MLP" : "linear") << " head, low_dim " << r.encoder.low_dim << ", queue "
               << r.queue_size << " (preset " << r.preset << ")\n"
-              << "loaded " << r.tensors_loaded << " tensors, " << r.momentum_buffers << " SGD momentum buffers\n";
+              << "loaded " << r.tensors_loaded << " tensors into the model (both encoders, queue), " << r.momentum_buffers << " SGD momentum buffers\n";
     print_keys("missing", r.missing);
     print_keys("unexpected (ignored)", r.unexpected);
     for (const auto& note : r.notes) std::cout << "note: " << note << "\n";

@@ -48,7 +48,16 @@ ExportReport export_checkpoint(const std::string& checkpoint, const std::string&
   std::vector<torch::Tensor> trainable = net->encoder_q->parameters();
   torch::optim::SGD sgd(trainable, torch::optim::SGDOptions(config.lr).momentum(config.momentum)
                                        .weight_decay(config.weight_decay));
-  const auto meta = train::load_checkpoint(path, net, &sgd, /*estep=*/nullptr);
+  train::CheckpointMeta meta;
+  bool has_optimizer = true;
+  try {
+    meta = train::load_checkpoint(path, net, &sgd, /*estep=*/nullptr);
+  } catch (const Error&) {
+    // A checkpoint saved without optimiser state (not by `train` or `import`): weights only;
+    // a real problem (missing file, other arch) fails again, with its message, just below.
+    has_optimizer = false;
+    meta = train::load_checkpoint(path, net, /*optimizer=*/nullptr, /*estep=*/nullptr);
+  }
 
   ExportReport report;
   report.arch = config.arch;
@@ -100,7 +109,7 @@ ExportReport export_checkpoint(const std::string& checkpoint, const std::string&
     top.insert("epoch", meta.epoch);
     top.insert("arch", config.arch);
     top.insert("state_dict", sd);
-    top.insert("optimizer", optimizer);
+    if (has_optimizer) top.insert("optimizer", optimizer);
     root = top;
   }
   write_torch_file(out, root, TorchFileFormat::kZip);

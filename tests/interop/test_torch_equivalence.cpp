@@ -107,6 +107,8 @@ struct TorchvisionCase {
   bool cifar;
 };
 
+void PrintTo(const TorchvisionCase& c, std::ostream* os) { *os << c.file; }
+
 class ImportTorchvision : public ::testing::TestWithParam<TorchvisionCase> {};
 
 TEST_P(ImportTorchvision, ReproducesTorchvisionFeatures) {

@@ -12,7 +12,8 @@ enum class ExportFormat {
   kTorchvision,
   /// The published PCL / MoCo layout: {'epoch', 'arch', 'state_dict': {'module.encoder_q.*',
   /// 'module.encoder_k.*', 'module.queue', 'module.queue_ptr'}, 'optimizer'} (optimizer:
-  /// SGD over all MoCo parameters as in main_pcl.py, momentum buffers for encoder_q's).
+  /// SGD over all MoCo parameters as in main_pcl.py, momentum buffers for encoder_q's;
+  /// omitted when the checkpoint has no optimiser state).
   kPcl,
 };
 
