@@ -72,6 +72,7 @@ void add_train_command(CLI::App& app) {
   f->bind(cmd, "--device", &C::device, "cpu or cuda[:N]");
   f->bind(cmd, "--threads", &C::threads, "Compute threads (0 = all)");
   f->bind(cmd, "--seed", &C::seed, "Seed of initialisation, shuffling, augmentation, k-means");
+  f->bind(cmd, "--init", &C::init, "Start a new run from these weights (protoclr checkpoint, e.g. from `protoclr import`)");
   f->bind(cmd, "--out", &C::out, "Run folder: metrics.jsonl, config.json, checkpoint.pt");
   f->bind(cmd, "--save-every", &C::save_every, "Save a checkpoint every N epochs (and at the end)");
   f->bind(cmd, "--knn-every", &C::knn_every, "kNN monitor on --val every N epochs (0 = never)");
@@ -85,6 +86,15 @@ void add_train_command(CLI::App& app) {
       config = train::read_checkpoint_meta(train::resolve_checkpoint(f->resume)).config;
     } else {
       config = train::TrainConfig::from_preset(f->preset);
+      if (!f->parsed.init.empty()) {
+        // The model's shape comes with the weights; flags given now still override it.
+        const auto init = train::read_checkpoint_meta(train::resolve_checkpoint(f->parsed.init)).config;
+        config.arch = init.arch;
+        config.cifar_stem = init.cifar_stem;
+        config.low_dim = init.low_dim;
+        config.mlp = init.mlp;
+        config.queue_size = init.queue_size;
+      }
     }
     for (auto& [opt, apply] : f->overrides)
       if (opt->count() > 0) apply(config);

@@ -10,6 +10,8 @@ void add_train_command(CLI::App& app);
 void add_quickstart_command(CLI::App& app);
 void add_extract_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_import_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 /// Applies --threads (0 = all hardware threads) to LibTorch and OpenMP (faiss).
 void set_threads(int threads);

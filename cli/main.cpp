@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   protoclr::cli::add_quickstart_command(app);
   protoclr::cli::add_extract_command(app);
   protoclr::cli::add_eval_command(app);
+  protoclr::cli::add_import_command(app);
+  protoclr::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -62,7 +62,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     image_size, workers, arch, cifar_stem, low_dim, mlp, moco_m, queue_size, bn_splits, temperature,
     num_clusters, neg_prototypes, kmeans_iterations, kmeans_redo, alpha, warmup_epochs, epochs,
     batch_size, lr, momentum, weight_decay, schedule, milestones, channels_last, bf16, device, threads,
-    seed, out, save_every, knn_every, knn_k, knn_temperature, max_steps)
+    seed, init, out, save_every, knn_every, knn_k, knn_temperature, max_steps)
 
 nlohmann::json TrainConfig::to_json() const { return *this; }
 

@@ -109,6 +109,11 @@ TrainResult train(TrainConfig config, const std::string& resume) {
     const auto path = resolve_checkpoint(resume);
     start_epoch = load_checkpoint(path, moco, &sgd, &estep).epoch;
     log::info("resumed from ", path, " after epoch ", start_epoch);
+  } else if (!config.init.empty()) {
+    // Weights (both encoders and the queue) only: a new run, epoch 0, fresh optimiser.
+    const auto path = resolve_checkpoint(config.init);
+    load_checkpoint(path, moco, /*optimizer=*/nullptr, /*estep=*/nullptr);
+    log::info("initialised from ", path);
   }
   const fs::path metrics_path = fs::path(config.out) / "metrics.jsonl";
   truncate_metrics(metrics_path, start_epoch);

@@ -55,6 +55,7 @@ struct TrainConfig {
   std::string device = "cpu";
   int threads = 0;
   uint64_t seed = 0;
+  std::string init;               ///< start from these weights (protoclr checkpoint), at epoch 0
   std::string out = "runs/pcl";
   int64_t save_every = 10;
   int64_t knn_every = 1;
