@@ -1,5 +1,7 @@
 // `protoclr eval <protocol>`: each protocol parses its flags, calls the library and prints
 // its figures (eval_common.h does the shared part).
+#include <cmath>
+
 #include "commands.h"
 #include "eval_common.h"
 #include "protoclr/core/error.h"
@@ -8,6 +10,8 @@
 #include "protoclr/eval/finetune.h"
 #include "protoclr/eval/knn.h"
 #include "protoclr/eval/linear_probe.h"
+#include "protoclr/eval/low_shot.h"
+#include "protoclr/eval/svm.h"
 #include "protoclr/train/config.h"
 
 namespace protoclr::cli {
@@ -156,12 +160,91 @@ void add_finetune(CLI::App* eval) {
   });
 }
 
+void add_svm(CLI::App* eval) {
+  auto* cmd = eval->add_subcommand("svm", "Linear SVMs (LIBLINEAR) on frozen pooled features; low-shot with --low-shot");
+  auto f = std::make_shared<EvalFlags>();
+  auto o = std::make_shared<eval::SvmOptions>();
+  auto costs = std::make_shared<std::string>();
+  auto select = std::make_shared<std::string>("cv");
+  auto shots = std::make_shared<std::string>();
+  auto runs = std::make_shared<int>(5);
+  auto ignore_difficult = std::make_shared<bool>(false);
+  add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
+  cmd->add_option("--cost", *costs, "Costs C to sweep, e.g. 0.01,0.1,1,10 (default: the reference's 26 from 1e-7 to 100)");
+  cmd->add_option("--cost-select", *select, "cv (k-fold cross-validation on the training split) or test-max (the reference)")
+      ->capture_default_str();
+  cmd->add_option("--folds", o->folds, "Cross-validation folds")->capture_default_str();
+  cmd->add_option("--positive-weight", o->positive_weight, "Class weight of the positives (multi-label)")
+      ->capture_default_str();
+  cmd->add_flag("--ignore-difficult", *ignore_difficult,
+                "VOC: leave difficult objects out (VOC devkit) instead of counting them as negatives (reference)");
+  cmd->add_option("--low-shot", *shots, "k training images per class, e.g. 1,2,4,8,16 (default: all)");
+  cmd->add_option("--runs", *runs, "Low-shot draws per k (different seeds)")->capture_default_str();
+  cmd->callback([f, o, costs, select, shots, runs, ignore_difficult] {
+    if (!costs->empty()) o->costs = eval::parse_costs(*costs);
+    o->selection = eval::parse_cost_selection(*select);
+    if (*ignore_difficult) o->difficult = eval::DifficultPolicy::kIgnore;
+    o->seed = f->seed;
+    o->threads = f->threads;
+    auto s = make_eval_setup(*f, Splits::kTrainTest);
+    const auto bank = extract(s, s.train, "train");
+    const auto test = extract(s, s.test, "test");
+    const auto train_targets = eval::svm_targets(*s.train, bank.labels);
+    const auto test_targets = eval::svm_targets(*s.test, test.labels);
+    EvalReport report;
+    if (shots->empty()) {
+      const auto r = eval::svm_evaluate(bank.features, train_targets, test.features, test_targets, *o);
+      report.title = "eval svm: one-vs-rest linear SVMs, " + std::to_string(r.classes) + " classes, " +
+                     std::to_string(o->costs.size()) + " costs";
+      report.add(r.metric == "mAP" ? "mAP" : "top-1", percent(r.value) + " at C = " + number(r.selected_cost));
+      report.add("cost selection", r.selection_text);
+      nlohmann::ordered_json per_cost = nlohmann::json::array();
+      for (const auto& c : r.per_cost) {
+        report.add("  C = " + number(c.cost),
+                   "test " + percent(c.test) + (std::isnan(c.cross_validation) ? "" : "   cv " + percent(c.cross_validation)));
+        per_cost.push_back({{"cost", c.cost}, {"test", c.test},
+                            {"cross_validation", std::isnan(c.cross_validation) ? nlohmann::json() : nlohmann::json(c.cross_validation)}});
+      }
+      report.add("train / test images", std::to_string(r.train_samples) + " / " + std::to_string(r.test_samples));
+      report.json = {{"protocol", "svm"}, {"metric", r.metric}, {"value", r.value}, {"selected_cost", r.selected_cost},
+                     {"cost_select", eval::cost_selection_name(r.selection)}, {"selection", r.selection_text},
+                     {"per_cost", per_cost}, {"per_class_ap", r.per_class_ap}, {"train_samples", r.train_samples},
+                     {"test_samples", r.test_samples}, {"seconds", r.seconds}};
+    } else {
+      const auto k = eval::parse_shots(*shots);
+      PROTOCLR_CHECK(*runs > 0, "--runs must be positive, got ", *runs);
+      const auto r = eval::svm_low_shot(bank.features, train_targets, test.features, test_targets, k, *runs, *o);
+      report.title = "eval svm: low-shot, " + std::to_string(*runs) + " runs per k, " + std::to_string(r.classes) +
+                     " classes, " + std::to_string(o->costs.size()) + " costs";
+      nlohmann::ordered_json rows = nlohmann::json::array();
+      for (const auto& s : r.shots) {
+        std::string costs_text;
+        for (double c : s.selected_costs) costs_text += (costs_text.empty() ? "" : ",") + number(c);
+        report.add("k = " + std::to_string(s.shots), r.metric + " " + fixed(s.mean, 2) + " +- " + fixed(s.stddev, 2) +
+                                                          "   (C = " + costs_text + "; " + s.selection_text + ")");
+        nlohmann::ordered_json per_cost = nlohmann::json::array();
+        for (const auto& c : s.per_cost)
+          per_cost.push_back({{"cost", c.cost}, {"test", c.test},
+                              {"cross_validation", std::isnan(c.cross_validation) ? nlohmann::json() : nlohmann::json(c.cross_validation)}});
+        rows.push_back({{"k", s.shots}, {"mean", s.mean}, {"std", s.stddev}, {"runs", s.runs},
+                        {"selected_costs", s.selected_costs}, {"cost_select", eval::cost_selection_name(s.selection)},
+                        {"selection", s.selection_text}, {"per_cost", per_cost}, {"train_samples", s.train_samples}});
+      }
+      report.add("test images", std::to_string(r.test_samples));
+      report.json = {{"protocol", "svm"}, {"metric", r.metric}, {"low_shot", rows}, {"runs", *runs},
+                     {"test_samples", r.test_samples}, {"seconds", r.seconds}};
+    }
+    emit(s, report, f->json);
+  });
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
   auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint (or a random init) with the paper's protocols");
   eval->require_subcommand(1);
   add_linear(eval);
+  add_svm(eval);
   add_knn(eval);
   add_cluster(eval);
   add_finetune(eval);

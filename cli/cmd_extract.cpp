@@ -6,6 +6,7 @@
 #include "eval_common.h"
 #include "protoclr/core/fs.h"
 #include "protoclr/eval/npy.h"
+#include "protoclr/eval/svm.h"
 
 namespace protoclr::cli {
 
@@ -22,12 +23,16 @@ void add_extract_command(CLI::App& app) {
     const std::filesystem::path dir(*out);
     eval::write_npy((dir / "features.npy").string(), features.features);
     eval::write_npy((dir / "labels.npy").string(), features.labels);
+    if (s.test->multi_label())  // VOC07: per-class 1 present, 0 difficult, -1 absent
+      eval::write_npy((dir / "label_sets.npy").string(), eval::svm_targets(*s.test, features.labels).multi);
     std::string classes;
     for (const auto& c : s.test->classes()) classes += c + "\n";
     write_file_atomic(dir / "classes.txt", classes);
     auto info = s.header;
     info["features"] = {{"file", "features.npy"}, {"shape", features.features.sizes().vec()}, {"dtype", "float32"}};
     info["labels"] = {{"file", "labels.npy"}, {"dtype", "int64"}, {"unlabeled", -1}};
+    if (s.test->multi_label())
+      info["label_sets"] = {{"file", "label_sets.npy"}, {"dtype", "int8"}, {"present", 1}, {"difficult", 0}, {"absent", -1}};
     info["seconds"] = features.seconds;
     write_file_atomic(dir / "info.json", info.dump(2) + "\n");
     EvalReport report{"extract: " + f->layer + " features"};

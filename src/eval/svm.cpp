@@ -467,4 +467,23 @@ SvmReport svm_evaluate(const torch::Tensor& train_features, const SvmTargets& tr
   return report;
 }
 
+SvmTargets svm_targets(const data::Dataset& dataset, const torch::Tensor& labels) {
+  SvmTargets t;
+  t.num_classes = static_cast<int64_t>(dataset.classes().size());
+  if (!dataset.multi_label()) {
+    t.labels = labels;
+    return t;
+  }
+  const int64_t n = static_cast<int64_t>(dataset.size());
+  t.multi = torch::empty({n, t.num_classes}, torch::kChar);
+  auto* out = t.multi.data_ptr<int8_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const auto set = dataset.label_set(static_cast<size_t>(i));
+    PROTOCLR_CHECK(static_cast<int64_t>(set.size()) == t.num_classes, dataset.name(static_cast<size_t>(i)),
+                   ": label set of ", set.size(), " classes, the dataset has ", t.num_classes);
+    std::copy(set.begin(), set.end(), out + i * t.num_classes);
+  }
+  return t;
+}
+
 }  // namespace protoclr::eval

@@ -17,6 +17,7 @@
 
 #include <torch/torch.h>
 
+#include "protoclr/data/dataset.h"
 #include "protoclr/eval/average_precision.h"
 
 namespace protoclr::eval {
@@ -59,6 +60,10 @@ struct SvmTargets {
 
   bool is_multi_label() const { return multi.defined(); }
 };
+
+/// The targets of `dataset`: its per-class {1, 0, -1} sets for multi-label data (VOC07),
+/// else `labels` [N] (as extract_features returns them, in dataset order).
+SvmTargets svm_targets(const data::Dataset& dataset, const torch::Tensor& labels);
 
 struct SvmCostFigure {
   double cost = 0;
