@@ -288,7 +288,7 @@ cv::Mat line_plot(const std::vector<LineSeries>& series, const LinePlotOptions& 
   PROTOCLR_CHECK(std::isfinite(x0), "line plot: no finite data point to draw");
 
   cv::Mat img(options.height, options.width, CV_8UC3, kWhite);
-  const int top = draw_title(img, options.title) + 14;
+  const int top = std::max(draw_title(img, options.title), 20);
   const double tick_scale = 0.45, label_scale = 0.55;
   const auto xt = nice_ticks(x0, x1, std::max(2, options.width / 110));
   const auto yt = nice_ticks(y0, y1, std::max(2, options.height / 70));
@@ -301,8 +301,11 @@ cv::Mat line_plot(const std::vector<LineSeries>& series, const LinePlotOptions& 
   const cv::Rect area(left, top, options.width - left - right, options.height - top - bottom);
   PROTOCLR_CHECK(area.width > 20 && area.height > 20, "line plot: image too small for its labels");
   const double ax0 = xt.front(), ax1 = xt.back(), ay0 = yt.front(), ay1 = yt.back();
-  auto px = [&](double x) { return area.x + (x - ax0) / (ax1 - ax0) * area.width; };
-  auto py = [&](double y) { return area.y + area.height - (y - ay0) / (ay1 - ay0) * area.height; };
+  constexpr int kInset = 8;  // keeps markers and lines at the axis limits off the frame
+  auto px = [&](double x) { return area.x + kInset + (x - ax0) / (ax1 - ax0) * (area.width - 2 * kInset); };
+  auto py = [&](double y) {
+    return area.y + area.height - kInset - (y - ay0) / (ay1 - ay0) * (area.height - 2 * kInset);
+  };
   constexpr int kShift = 4;  // sub-pixel precision of the anti-aliased lines
   auto point = [&](double x, double y) {
     return cv::Point(static_cast<int>(std::lround(px(x) * (1 << kShift))),

@@ -269,41 +269,43 @@ class BarnesHutObjective {
   BarnesHutObjective(const SparseP& p, int64_t n, double theta) : p_(p), n_(n), theta2_(theta * theta) {
     sum_q_.resize(n);
     neg_.resize(2 * n);
+    pos_.resize(2 * n);
     kl_terms_.resize(n);
   }
 
+  /// One parallel pass: the repulsion (tree) and the attraction (sparse P) of each point;
+  /// KL = sum p log(p / w) + log Z (P sums to the exaggeration).
   double operator()(const double* y, double exaggeration, bool compute_error, double* grad) {
     tree_.build(y, n_);
-    at::parallel_for(0, n_, 64, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, n_, 32, [&](int64_t begin, int64_t end) {
       std::vector<int32_t> stack;
       stack.reserve(256);
-      for (int64_t i = begin; i < end; ++i)
-        sum_q_[i] = tree_.repulsion(y[2 * i], y[2 * i + 1], theta2_, &neg_[2 * i], &neg_[2 * i + 1], &stack);
-    });
-    double z = 0;
-    for (int64_t i = 0; i < n_; ++i) z += sum_q_[i];
-    z = std::max(z, kMachineEpsilon);
-    at::parallel_for(0, n_, 256, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
+        sum_q_[i] = tree_.repulsion(y[2 * i], y[2 * i + 1], theta2_, &neg_[2 * i], &neg_[2 * i + 1], &stack);
         double ax = 0, ay = 0, kl = 0;
         for (int64_t e = p_.row_begin[i]; e < p_.row_begin[i + 1]; ++e) {
           const int64_t j = p_.cols[e];
           const double dx = y[2 * i] - y[2 * j], dy = y[2 * i + 1] - y[2 * j + 1];
-          const double q = 1.0 / (1.0 + dx * dx + dy * dy);
+          const double w = 1.0 / (1.0 + dx * dx + dy * dy);
           const double pij = p_.vals[e] * exaggeration;
-          ax += pij * q * dx;
-          ay += pij * q * dy;
-          if (compute_error) kl += pij * std::log(std::max(pij, kFloat32Tiny) / std::max(q / z, kFloat32Tiny));
+          ax += pij * w * dx;
+          ay += pij * w * dy;
+          if (compute_error) kl += pij * std::log(std::max(pij, kFloat32Tiny) / w);
         }
-        grad[2 * i] = 4.0 * (ax - neg_[2 * i] / z);
-        grad[2 * i + 1] = 4.0 * (ay - neg_[2 * i + 1] / z);
+        pos_[2 * i] = ax;
+        pos_[2 * i + 1] = ay;
         kl_terms_[i] = kl;
       }
     });
-    double kl = 0;
-    if (compute_error)
-      for (int64_t i = 0; i < n_; ++i) kl += kl_terms_[i];
-    return kl;
+    double z = 0;
+    for (int64_t i = 0; i < n_; ++i) z += sum_q_[i];
+    z = std::max(z, kMachineEpsilon);
+    for (int64_t e = 0; e < 2 * n_; ++e) grad[e] = 4.0 * (pos_[e] - neg_[e] / z);
+    if (!compute_error) return 0.0;
+    double kl = 0, p_sum = 0;
+    for (int64_t i = 0; i < n_; ++i) kl += kl_terms_[i];
+    for (double v : p_.vals) p_sum += v * exaggeration;
+    return kl + p_sum * std::log(z);
   }
 
  private:
@@ -311,7 +313,7 @@ class BarnesHutObjective {
   int64_t n_;
   double theta2_;
   QuadTree tree_;
-  std::vector<double> sum_q_, neg_, kl_terms_;
+  std::vector<double> sum_q_, neg_, pos_, kl_terms_;
 };
 
 /// Exact objective on a dense symmetric P [N, N] (float64, zero diagonal, sums to 1), in two

@@ -82,27 +82,29 @@ TEST(Tsne, SeparatesBlobsBarnesHutAndAgreesWithExact) {
   EXPECT_TRUE(bh.barnes_hut);
   EXPECT_GE(one_nn_accuracy(bh.embedding, labels), 0.99);
   EXPECT_LT(bh.kl, bh.history[5].kl);
-  // Different P (3 * perplexity neighbours vs all pairs) and an approximate gradient.
-  EXPECT_NEAR(bh.kl, ex.kl, 0.15 * ex.kl) << "Barnes-Hut " << bh.kl << " exact " << ex.kl;
+  // Different P (3 * perplexity neighbours vs all pairs) and an approximate gradient
+  // (measured: 0.446 vs 0.443).
+  EXPECT_NEAR(bh.kl, ex.kl, 0.05 * ex.kl) << "Barnes-Hut " << bh.kl << " exact " << ex.kl;
 }
 
 TEST(Tsne, KlMatchesScikitLearn) {
-  // Same data as make_tsne_reference.py; different initial PCA signs and float precision,
-  // so only the optimum's KL is compared.
+  // Same data as make_tsne_reference.py; different PCA signs and float precision, so only
+  // the optimum's KL is compared (measured: exact 0.1448 vs 0.1446, Barnes-Hut 0.1481 vs 0.1472).
   auto [x, labels] = blobs(4, 40, 10, 10.0, 4.0);
   const auto ex = tsne(x, quiet(TsneMethod::kExact));
   const auto bh = tsne(x, quiet(TsneMethod::kBarnesHut));
-  EXPECT_NEAR(ex.kl, tsne_reference::kKlExact, 0.05 * tsne_reference::kKlExact);
-  EXPECT_NEAR(bh.kl, tsne_reference::kKlBarnesHut, 0.05 * tsne_reference::kKlBarnesHut);
+  EXPECT_NEAR(ex.kl, tsne_reference::kKlExact, 0.02 * tsne_reference::kKlExact);
+  EXPECT_NEAR(bh.kl, tsne_reference::kKlBarnesHut, 0.02 * tsne_reference::kKlBarnesHut);
 }
 
 TEST(Tsne, ReproducibleAcrossRunsAndThreadCounts) {
-  auto [x, labels] = blobs(3, 40, 20, 10.0, 4.0);
+  auto [x, labels] = blobs(3, 30, 20, 10.0, 4.0);
   for (auto init : {protoclr::eval::TsneInit::kPca, protoclr::eval::TsneInit::kRandom}) {
     auto o = quiet(TsneMethod::kBarnesHut);
     o.init = init;
     o.seed = 7;
-    o.iterations = 300;
+    o.iterations = 120;
+    o.exaggeration_iterations = 60;  // both phases
     const int threads = torch::get_num_threads();
     torch::set_num_threads(1);
     const auto a = tsne(x, o);
