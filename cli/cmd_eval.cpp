@@ -4,14 +4,18 @@
 
 #include "commands.h"
 #include "eval_common.h"
+#include "protoclr/cluster/kmeans.h"
 #include "protoclr/core/error.h"
+#include "protoclr/data/png_writer.h"
 #include "protoclr/core/log.h"
 #include "protoclr/eval/cluster_metrics.h"
 #include "protoclr/eval/finetune.h"
 #include "protoclr/eval/knn.h"
 #include "protoclr/eval/linear_probe.h"
 #include "protoclr/eval/low_shot.h"
+#include "protoclr/eval/plot.h"
 #include "protoclr/eval/svm.h"
+#include "protoclr/eval/tsne.h"
 #include "protoclr/train/config.h"
 
 namespace protoclr::cli {
@@ -238,6 +242,60 @@ void add_svm(CLI::App* eval) {
   });
 }
 
+void add_tsne(CLI::App* eval) {
+  auto* cmd = eval->add_subcommand("tsne", "2-D t-SNE of the embeddings as a PNG, coloured by class (or by k-means cluster)");
+  auto f = std::make_shared<EvalFlags>();
+  auto o = std::make_shared<eval::TsneOptions>();
+  auto max_points = std::make_shared<int64_t>(2000);
+  auto out = std::make_shared<std::string>("tsne.png");
+  auto color_by = std::make_shared<std::string>("class");
+  auto clusters = std::make_shared<int64_t>(10);
+  add_eval_flags(cmd, *f, Splits::kOne, "embedding");
+  cmd->add_option("--max-points", *max_points, "Images drawn (a class-balanced, seeded subset)")->capture_default_str();
+  cmd->add_option("--perplexity", o->perplexity, "t-SNE perplexity")->capture_default_str();
+  cmd->add_option("--iterations", o->iterations, "Gradient steps")->capture_default_str();
+  cmd->add_option("--out", *out, "PNG file")->capture_default_str();
+  cmd->add_option("--color-by", *color_by, "class, or cluster (k-means; the default for unlabeled data)")
+      ->capture_default_str();
+  cmd->add_option("--k", *clusters, "Clusters for --color-by cluster")->capture_default_str();
+  cmd->callback([f, o, max_points, out, color_by, clusters] {
+    PROTOCLR_CHECK(*max_points > 0, "--max-points must be positive, got ", *max_points);
+    PROTOCLR_CHECK(*color_by == "class" || *color_by == "cluster", "unknown --color-by '", *color_by,
+                   "' (use class or cluster)");
+    auto s = make_eval_setup(*f, Splits::kOne);
+    if (static_cast<int64_t>(s.test->size()) > *max_points) s.test = data::balanced_subset(s.test, *max_points, f->seed);
+    const auto features = extract(s, s.test, "data");
+    o->seed = f->seed;
+    const auto r = eval::tsne(features.features, *o);
+    const bool by_class = *color_by == "class" && !s.test->classes().empty();
+    torch::Tensor colours = features.labels;
+    std::vector<std::string> names = s.test->classes();
+    if (!by_class) {
+      cluster::KMeansOptions k;
+      k.k = std::min<int64_t>(*clusters, features.features.size(0));
+      k.seed = f->seed;
+      colours = cluster::kmeans_train(features.features, k).assignments;
+      names.clear();
+    }
+    eval::ScatterOptions so;
+    so.title = "t-SNE of " + f->layer + " features: " + s.net.config.arch + ", " +
+               (s.net.random_init ? std::string("random init") : "epoch " + std::to_string(s.net.epoch)) + ", " +
+               std::to_string(features.features.size(0)) + " images";
+    if (!by_class) so.fallback_name = "cluster ";
+    data::write_png(*out, eval::scatter_plot(r.embedding, colours, names, so));
+    EvalReport report("eval tsne: perplexity " + number(r.perplexity) + ", " + std::to_string(r.iterations) +
+                      " iterations (" + (r.barnes_hut ? "Barnes-Hut" : "exact") + ")");
+    report.add("picture", *out);
+    report.add("points", std::to_string(features.features.size(0)) + ", coloured by " + (by_class ? "class" : "cluster"));
+    report.add("KL divergence", fixed(r.kl, 4));
+    report.add("seconds", fixed(r.seconds, 1));
+    report.json = {{"protocol", "tsne"}, {"out", *out}, {"points", features.features.size(0)},
+                   {"color_by", by_class ? "class" : "cluster"}, {"perplexity", r.perplexity},
+                   {"iterations", r.iterations}, {"kl", r.kl}, {"barnes_hut", r.barnes_hut}, {"seconds", r.seconds}};
+    emit(s, report, f->json);
+  });
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
@@ -247,6 +305,7 @@ void add_eval_command(CLI::App& app) {
   add_svm(eval);
   add_knn(eval);
   add_cluster(eval);
+  add_tsne(eval);
   add_finetune(eval);
 }
 
