@@ -10,6 +10,7 @@ void add_train_command(CLI::App& app);
 void add_quickstart_command(CLI::App& app);
 void add_extract_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   protoclr::cli::add_quickstart_command(app);
   protoclr::cli::add_extract_command(app);
   protoclr::cli::add_eval_command(app);
+  protoclr::cli::add_plot_command(app);
   protoclr::cli::add_import_command(app);
   protoclr::cli::add_export_command(app);
   try {

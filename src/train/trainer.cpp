@@ -20,6 +20,7 @@
 #include "protoclr/model/moco.h"
 #include "protoclr/train/checkpoint.h"
 #include "protoclr/core/schedule.h"
+#include "protoclr/train/curves.h"
 #include "protoclr/model/memory_format.h"
 
 namespace protoclr::train {
@@ -280,6 +281,7 @@ TrainResult train(TrainConfig config, const std::string& resume) {
     }
     metrics.write(record);
     log::info(record.dump());
+    write_training_curves(config.out);
     result.last_metrics = record;
     result.epochs_done = epoch + 1;
 

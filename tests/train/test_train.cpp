@@ -8,6 +8,8 @@
 
 #include "protoclr/core/error.h"
 #include "protoclr/train/checkpoint.h"
+#include "protoclr/train/curves.h"
+#include "protoclr/data/image.h"
 #include "protoclr/core/schedule.h"
 #include "protoclr/train/trainer.h"
 #include "support/temp_dir.h"
@@ -64,13 +66,7 @@ train::TrainConfig tiny_config(const std::string& data, const std::string& out) 
   return c;
 }
 
-std::vector<nlohmann::json> read_metrics(const std::string& dir) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(fs::path(dir) / "metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using train::read_metrics;
 
 }  // namespace
 
@@ -121,6 +117,11 @@ TEST(Train, TinyRunReportsProtoNCEAndResumeMatches) {
   EXPECT_GE(full[1]["acc_proto"].get<double>(), 0.0);
   EXPECT_TRUE(full[1].contains("knn_top1"));
   EXPECT_EQ(full[1]["clusters"].size(), 2u);
+  // The run folder holds its curves, redrawn every epoch: a real picture, not an empty file.
+  const auto curves = data::decode_image_file((fs::path(full_dir) / "curves.png").string());
+  EXPECT_EQ(curves.rgb.rows, 900);
+  EXPECT_GT(cv::countNonZero(curves.rgb.reshape(1) != 255), 1000);
+  EXPECT_THROW(train::write_training_curves((tmp.path() / "no_run").string()), Error);
 
   // Interrupted after epoch 1, then resumed: the same metrics.
   const auto cut_dir = (tmp.path() / "cut").string();
