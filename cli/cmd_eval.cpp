@@ -77,7 +77,9 @@ void add_linear(CLI::App* eval) {
   auto augment = std::make_shared<bool>(false);
   add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
   cmd->add_option("--epochs", o->epochs, "Epochs")->capture_default_str();
-  cmd->add_option("--lr", o->lr, "Learning rate (MoCo: 30 on pooled features)")->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Learning rate (MoCo's lincls: 30, with --standardize false)")->capture_default_str();
+  cmd->add_option("--standardize", o->standardize,
+                  "Standardise features (BatchNorm without affine, as MAE); false = raw (MoCo)")->capture_default_str();
   cmd->add_option("--wd", o->weight_decay, "Weight decay")->capture_default_str();
   cmd->add_option("--momentum", o->momentum, "SGD momentum")->capture_default_str();
   cmd->add_option("--probe-batch", o->batch_size, "Samples per SGD step")->capture_default_str();
@@ -105,14 +107,15 @@ void add_linear(CLI::App* eval) {
       r = eval::linear_probe(bank.features, bank.labels, test.features, test.labels, *o);
     }
     EvalReport report{"eval linear: " + std::string(*augment ? "augmented" : "cached") + " features, " +
-                      std::to_string(o->epochs) + " epochs, lr " + fixed(o->lr, 4) + " (" + *schedule + ")"};
+                      std::to_string(o->epochs) + " epochs, lr " + number(o->lr) + " (" + *schedule + ")" +
+                      (o->standardize ? ", standardised" : ", raw")};
     report.add("top-1", percent(r.top1));
     report.add("top-5", percent(r.top5));
     report.add("train top-1", percent(r.train_top1) + " (last epoch)");
     report.add("train loss", fixed(r.final_loss, 4));
     report.add("train / test images", std::to_string(r.train_samples) + " / " + std::to_string(r.test_samples));
     report.json = {{"protocol", "linear"}, {"augment", *augment}, {"epochs", o->epochs}, {"lr", o->lr},
-                   {"weight_decay", o->weight_decay}, {"schedule", *schedule}, {"top1", r.top1}, {"top5", r.top5},
+                   {"weight_decay", o->weight_decay}, {"standardize", o->standardize}, {"schedule", *schedule}, {"top1", r.top1}, {"top5", r.top5},
                    {"train_top1", r.train_top1}, {"train_loss", r.final_loss}, {"train_samples", r.train_samples},
                    {"test_samples", r.test_samples}, {"seconds", r.seconds}};
     emit(s, report, f->json);

@@ -34,11 +34,19 @@ LinearProbeResult train_probe(int64_t dim, int64_t classes, int64_t train_sample
   PROTOCLR_CHECK(test_features.size(1) == dim, "linear probe: test features have ", test_features.size(1),
                  " dimensions, training features ", dim);
   torch::manual_seed(o.seed);
-  torch::nn::Linear fc(dim, classes);
+  torch::nn::Linear linear(dim, classes);
   // MoCo's lincls initialisation.
-  torch::nn::init::normal_(fc->weight, 0.0, 0.01);
-  torch::nn::init::zeros_(fc->bias);
+  torch::nn::init::normal_(linear->weight, 0.0, 0.01);
+  torch::nn::init::zeros_(linear->bias);
+  // With standardize, a BatchNorm without affine parameters in front (MAE's linear probe):
+  // batch statistics while training, running statistics at test. It has no parameters, so
+  // the classifier stays linear in the features, and one learning rate suits any feature
+  // scale (a random initialisation's pooled features are orders of magnitude off a trained one's).
+  torch::nn::Sequential fc;
+  if (o.standardize) fc->push_back(torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(dim).affine(false).eps(1e-6)));
+  fc->push_back(linear);
   fc->to(o.device);
+  fc->train();
   torch::optim::SGD sgd(fc->parameters(),
                         torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
   Throughput clock(o.epochs);
@@ -50,9 +58,12 @@ LinearProbeResult train_probe(int64_t dim, int64_t classes, int64_t train_sample
     double loss_sum = 0;
     int64_t batches = 0;
     feed(epoch, [&](torch::Tensor x, torch::Tensor y) {
+      // Batch statistics need two samples: a last batch of one is left out of this epoch
+      // (the order changes every epoch, so not always the same sample).
+      if (o.standardize && x.size(0) < 2) return;
       x = x.to(o.device, torch::kFloat);
       y = y.to(o.device);
-      const auto logits = fc(x);
+      const auto logits = fc->forward(x);
       const auto loss = torch::nn::functional::cross_entropy(logits, y);
       sgd.zero_grad();
       loss.backward();
@@ -70,11 +81,12 @@ LinearProbeResult train_probe(int64_t dim, int64_t classes, int64_t train_sample
                                  format_duration(clock.eta_seconds())));
   }
   log::progress_done();
+  fc->eval();
   torch::NoGradGuard no_grad;
   TopKAccuracy test;
   for (int64_t begin = 0; begin < test_features.size(0); begin += 4096) {
     const auto x = test_features.slice(0, begin, begin + 4096).to(o.device, torch::kFloat);
-    test.add(fc(x), test_labels.slice(0, begin, begin + 4096));
+    test.add(fc->forward(x), test_labels.slice(0, begin, begin + 4096));
   }
   result.top1 = test.top1();
   result.top5 = test.top5();

@@ -64,6 +64,28 @@ TEST(LinearProbe, SeparableToySetIsLearnedPerfectly) {
   EXPECT_DOUBLE_EQ(again.final_loss, r.final_loss);
 }
 
+TEST(LinearProbe, StandardisedFeaturesDoNotCareAboutScale) {
+  // A random initialisation's features can be orders of magnitude off a trained network's:
+  // with standardisation the same learning rate fits both. 161 samples and batch 32 leave a
+  // last batch of one, which batch statistics cannot use.
+  torch::Tensor x, y, tx, ty;
+  blobs(40, 4, 16, 1, x, y);
+  x = torch::cat({x, x.slice(0, 0, 1)});
+  y = torch::cat({y, y.slice(0, 0, 1)});
+  blobs(10, 4, 16, 2, tx, ty);
+  eval::LinearProbeOptions o;
+  o.epochs = 20;
+  o.batch_size = 32;
+  const auto small = eval::linear_probe(x * 0.1, y, tx * 0.1, ty, o);
+  const auto large = eval::linear_probe(x * 100.0, y, tx * 100.0, ty, o);
+  EXPECT_DOUBLE_EQ(small.top1, 100.0);
+  EXPECT_DOUBLE_EQ(large.top1, 100.0);
+  EXPECT_NEAR(small.final_loss, large.final_loss, 0.05 * large.final_loss + 1e-4);
+  // Raw features at the same learning rate: the tiny ones barely move in 20 epochs.
+  o.standardize = false;
+  EXPECT_GT(eval::linear_probe(x * 1e-3, y, tx * 1e-3, ty, o).final_loss, 1.0);
+}
+
 TEST(LinearProbe, RejectsBadInput) {
   torch::Tensor x, y;
   blobs(5, 2, 4, 1, x, y);

@@ -1,7 +1,7 @@
 #pragma once
 /// Linear classification on frozen features (the paper's ImageNet/Places linear protocol;
 /// MoCo's main_lincls.py): one Linear layer trained with cross-entropy and SGD while the
-/// backbone stays frozen in eval mode. By default on features extracted once (cached);
+/// backbone stays frozen in eval mode, by default on standardised features. By default on features extracted once (cached);
 /// with augmentation, every epoch crops and flips the training images and passes them
 /// through the frozen backbone, as the reference does.
 #include <cstdint>
@@ -19,7 +19,10 @@ namespace protoclr::eval {
 struct LinearProbeOptions {
   int64_t epochs = 100;                    ///< MoCo's lincls: 100
   int64_t batch_size = 256;
-  double lr = 30.0;                        ///< MoCo's lincls (pooled features are not normalised)
+  /// Standardise each feature (BatchNorm without affine parameters before the Linear, as
+  /// MAE's linear probe); false = raw features, as MoCo's lincls (use lr 30 there).
+  bool standardize = true;
+  double lr = 0.1;                         ///< 0.1 on standardised features; MoCo's lincls: 30 on raw ones
   double momentum = 0.9;
   double weight_decay = 0.0;
   std::string schedule = "step";           ///< step | cosine
