@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "protoclr/core/error.h"
+#include "protoclr/core/parallel.h"
 #include "protoclr/data/dataset.h"
-#include "readers_internal.h"
 
 namespace protoclr::data {
 
@@ -31,7 +31,7 @@ DatasetReport inspect_dataset(const Dataset& dataset, const std::string& path, i
   }
   std::vector<ImageSize> sizes(n);
   std::vector<uint8_t> failed(n, 0);
-  detail::parallel_for(n, threads, [&](size_t i) {
+  parallel_for(n, threads, [&](size_t i) {
     try {
       sizes[i] = dataset.load(i).full;
     } catch (const Error&) {

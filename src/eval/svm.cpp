@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "protoclr/core/error.h"
+#include "protoclr/core/parallel.h"
 #include "protoclr/core/log.h"
 #include "protoclr/core/rng.h"
 #include "svm_internal.h"
@@ -67,29 +68,6 @@ namespace {
 
 void quiet_liblinear(const char*) {}
 
-/// Runs body(i) for i in [0, n) on up to `threads` threads (0 = all cores); the first
-/// exception is rethrown on the caller's thread after every worker has joined.
-void run_parallel(size_t n, int threads, const std::function<void(size_t)>& body) {
-  size_t t = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  t = std::max<size_t>(1, std::min(t, n));
-  std::atomic<size_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto worker = [&] {
-    try {
-      for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) body(i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-      next.store(n);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (size_t k = 1; k < t; ++k) pool.emplace_back(worker);
-  worker();
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
-}
 
 /// One trained SVM: w [D] and the bias term, oriented so that positive means "class".
 struct Hyperplane {
@@ -326,7 +304,7 @@ CostGrid svm_cost_grid(const SvmRows& rows, const ResolvedTargets& train, const 
   std::vector<std::vector<double>> held_out(cross_validate ? num_costs : 0,
                                             std::vector<double>(n * static_cast<size_t>(classes), 0.0));
   std::srand(static_cast<unsigned>(options.seed));  // liblinear's coordinate order comes from rand()
-  run_parallel(tasks.size(), options.threads, [&](size_t t) {
+  parallel_for(tasks.size(), options.threads, [&](size_t t) {
     const Task& task = tasks[t];
     std::vector<feature_node*> x;
     std::vector<double> y;

@@ -39,12 +39,7 @@ ExportFormat parse_export_format(const std::string& name) {
 ExportReport export_checkpoint(const std::string& checkpoint, const std::string& out, ExportFormat format) {
   const std::string path = train::resolve_checkpoint(checkpoint);
   const auto config = train::read_checkpoint_meta(path).config;
-  model::EncoderOptions enc;
-  enc.arch = config.arch;
-  enc.cifar_stem = config.cifar_stem;
-  enc.low_dim = config.low_dim;
-  enc.mlp = config.mlp;
-  model::MoCo net(model::MoCoOptions(enc).queue_size(config.queue_size).momentum(config.moco_m));
+  model::MoCo net = train::make_moco(config);
   std::vector<torch::Tensor> trainable = net->encoder_q->parameters();
   torch::optim::SGD sgd(trainable, torch::optim::SGDOptions(config.lr).momentum(config.momentum)
                                        .weight_decay(config.weight_decay));

@@ -64,6 +64,12 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
 
 }  // namespace
 
+model::EncoderOptions encoder_options(const TrainConfig& c) { return {c.arch, c.cifar_stem, c.low_dim, c.mlp}; }
+
+model::MoCo make_moco(const TrainConfig& c) {
+  return model::MoCo(model::MoCoOptions(encoder_options(c)).queue_size(c.queue_size).momentum(c.moco_m));
+}
+
 std::string checkpoint_path(const std::string& run_dir) { return (fs::path(run_dir) / "checkpoint.pt").string(); }
 
 std::string resolve_checkpoint(const std::string& dir_or_file) {
@@ -179,13 +185,12 @@ LoadedEncoder load_encoder(const std::string& checkpoint, EncoderRole role, bool
   const std::string path = resolve_checkpoint(checkpoint);
   const CheckpointMeta meta = read_checkpoint_meta(path);
   const TrainConfig& c = meta.config;
-  const model::EncoderOptions eopt{c.arch, c.cifar_stem, c.low_dim, c.mlp};
   if (random_init) {
-    LoadedEncoder out = random_encoder(eopt, seed);
+    LoadedEncoder out = random_encoder(encoder_options(c), seed);
     out.config = c;
     return out;
   }
-  model::MoCo moco(model::MoCoOptions(eopt).queue_size(c.queue_size).momentum(c.moco_m));
+  model::MoCo moco = make_moco(c);
   load_checkpoint(path, moco, nullptr, nullptr);
   LoadedEncoder out;
   out.encoder = role == EncoderRole::kQuery ? moco->encoder_q : moco->encoder_k;

@@ -87,13 +87,12 @@ QuickstartReport run_quickstart(const QuickstartOptions& options) {
 
   // The network exactly as training starts it (same seed, same initialisation).
   torch::manual_seed(c.seed);
-  model::EncoderOptions eopt{c.arch, c.cifar_stem, c.low_dim, c.mlp};
-  model::MoCo initial(model::MoCoOptions(eopt).queue_size(c.queue_size).momentum(c.moco_m));
+  model::MoCo initial = make_moco(c);
   log::info("quickstart: scoring the randomly initialised network");
   report.random_init = score(initial->encoder_k, c, train_set, test_set);
 
   const auto result = train(c);
-  model::MoCo trained(model::MoCoOptions(eopt).queue_size(c.queue_size).momentum(c.moco_m));
+  model::MoCo trained = make_moco(c);
   load_checkpoint(checkpoint_path(result.run_dir), trained, nullptr, nullptr);
   log::info("quickstart: scoring the trained network");
   report.trained = score(trained->encoder_k, c, train_set, test_set);

@@ -89,12 +89,7 @@ TrainResult train(TrainConfig config, const std::string& resume) {
   log::info("data: ", n, " images (", dataset->format(), ", ", dataset->classes().size(), " classes)",
             val ? detail::concat("; kNN monitor on ", val->size(), " images") : std::string());
 
-  model::EncoderOptions eopt;
-  eopt.arch = config.arch;
-  eopt.cifar_stem = config.cifar_stem;
-  eopt.low_dim = config.low_dim;
-  eopt.mlp = config.mlp;
-  model::MoCo moco(model::MoCoOptions(eopt).queue_size(config.queue_size).momentum(config.moco_m));
+  model::MoCo moco = make_moco(config);
   moco->to(device);
   if (config.channels_last) model::to_channels_last(*moco);
 

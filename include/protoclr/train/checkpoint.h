@@ -13,6 +13,12 @@
 
 namespace protoclr::train {
 
+/// The encoder a configuration describes (arch, stem, low_dim, head).
+model::EncoderOptions encoder_options(const TrainConfig& config);
+/// The MoCo model a configuration describes (encoders, queue size, momentum), freshly
+/// initialised: what a checkpoint of that configuration loads into.
+model::MoCo make_moco(const TrainConfig& config);
+
 /// The checkpoint file inside a run folder.
 std::string checkpoint_path(const std::string& run_dir);
 
