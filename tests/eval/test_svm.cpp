@@ -187,14 +187,19 @@ TEST(Svm, MatchesScikitLearnSingleLabel) {
   SvmOptions o;
   o.costs = ref::kCosts;
   o.selection = CostSelection::kTestMax;
+  // Both solvers stop at a tolerance, not at the exact optimum, and visit coordinates in
+  // their own random orders (sklearn's bundled rand, our srand-seeded one; with several
+  // threads also in scheduling order): a test point on the boundary may fall either way, so
+  // the figures must agree to one test sample.
   o.threads = 2;
+  const double one_sample = 100.0 / static_cast<double>(ref::kSingleTest) + 1e-9;
   const SvmReport r = svm_evaluate(xtr, {ytr, {}}, xte, {yte, {}}, o);
   ASSERT_EQ(r.per_cost.size(), ref::kCosts.size());
   for (size_t k = 0; k < ref::kCosts.size(); ++k)
-    EXPECT_NEAR(r.per_cost[k].test, ref::kSingleTop1[k], 1e-9) << "cost " << ref::kCosts[k];
+    EXPECT_NEAR(r.per_cost[k].test, ref::kSingleTop1[k], one_sample) << "cost " << ref::kCosts[k];
   double best = 0;
   for (double v : ref::kSingleTop1) best = std::max(best, v);
-  EXPECT_NEAR(r.value, best, 1e-9);
+  EXPECT_NEAR(r.value, best, one_sample);
 }
 
 TEST(Svm, MatchesScikitLearnMultiLabelWithDifficultAsNegative) {
@@ -206,7 +211,7 @@ TEST(Svm, MatchesScikitLearnMultiLabelWithDifficultAsNegative) {
   SvmOptions o;
   o.costs = ref::kCosts;
   o.selection = CostSelection::kTestMax;
-  o.threads = 2;
+  o.threads = 1;  // one thread: LIBLINEAR's coordinate order, and so the figures, repeat exactly
   for (size_t k = 0; k < ref::kCosts.size(); ++k) {
     o.costs = {ref::kCosts[k]};
     const SvmReport r = svm_evaluate(xtr, {{}, ttr.to(torch::kChar)}, xte, {{}, tte.to(torch::kChar)}, o);
