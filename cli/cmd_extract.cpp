@@ -6,7 +6,6 @@
 #include "eval_common.h"
 #include "protoclr/core/fs.h"
 #include "protoclr/eval/npy.h"
-#include "protoclr/eval/svm.h"
 
 namespace protoclr::cli {
 
@@ -23,8 +22,11 @@ void add_extract_command(CLI::App& app) {
     const std::filesystem::path dir(*out);
     eval::write_npy((dir / "features.npy").string(), features.features);
     eval::write_npy((dir / "labels.npy").string(), features.labels);
-    if (s.test->multi_label())  // VOC07: per-class 1 present, 0 difficult, -1 absent
-      eval::write_npy((dir / "label_sets.npy").string(), eval::svm_targets(*s.test, features.labels).multi);
+    if (s.test->multi_label()) {  // VOC07: per-class 1 present, 0 difficult, -1 absent
+      auto sets = s.test->label_sets();
+      const int64_t n = static_cast<int64_t>(s.test->size()), c = static_cast<int64_t>(s.test->classes().size());
+      eval::write_npy((dir / "label_sets.npy").string(), torch::from_blob(sets.data(), {n, c}, torch::kChar));
+    }
     std::string classes;
     for (const auto& c : s.test->classes()) classes += c + "\n";
     write_file_atomic(dir / "classes.txt", classes);

@@ -53,6 +53,18 @@ std::vector<int64_t> Dataset::labels() const {
   return out;
 }
 
+std::vector<int8_t> Dataset::label_sets() const {
+  const size_t c = classes().size();
+  std::vector<int8_t> out;
+  out.reserve(size() * c);
+  for (size_t i = 0; i < size(); ++i) {
+    const std::vector<int8_t> set = label_set(i);
+    PROTOCLR_CHECK(set.size() == c, name(i), ": label set of ", set.size(), " classes, the dataset has ", c);
+    out.insert(out.end(), set.begin(), set.end());
+  }
+  return out;
+}
+
 
 namespace {
 
@@ -283,6 +295,27 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+/// Non-empty, trimmed lines of `text`, with their 1-based line numbers (list files, class
+/// names, VOC image sets).
+std::vector<std::pair<size_t, std::string>> text_lines(const std::string& text) {
+  std::vector<std::pair<size_t, std::string>> out;
+  size_t line_no = 0;
+  for (size_t pos = 0; pos <= text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    ++line_no;
+    std::string line = trim(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (!line.empty()) out.emplace_back(line_no, std::move(line));
+  }
+  return out;
+}
+
+std::vector<std::pair<size_t, std::string>> text_lines(const fs::path& file) {
+  const std::vector<uint8_t> bytes = read_file(file);
+  return text_lines(std::string(bytes.begin(), bytes.end()));
+}
+
 std::shared_ptr<Dataset> open_list_file(const std::string& path, const DatasetOptions& options) {
   const std::vector<uint8_t> bytes = read_file(path);
   PROTOCLR_CHECK(std::find(bytes.begin(), bytes.end(), 0) == bytes.end(), "'", path,
@@ -292,14 +325,8 @@ std::shared_ptr<Dataset> open_list_file(const std::string& path, const DatasetOp
   std::vector<std::string> files;
   std::vector<int64_t> labels;
   int64_t max_label = -1;
-  size_t line_no = 0;
-  for (size_t pos = 0; pos <= text.size();) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = trim(text.substr(pos, end - pos));
-    pos = end + 1;
-    ++line_no;
-    if (line.empty() || line[0] == '#') continue;
+  for (const auto& [line_no, line] : text_lines(text)) {
+    if (line[0] == '#') continue;
     const size_t sp = line.find_last_of(" \t");
     PROTOCLR_CHECK(sp != std::string::npos, "'", path, "' line ", line_no, ": expected 'relative/path label', got '",
                    line, "'");
@@ -547,16 +574,8 @@ class CifarDataset final : public Dataset {
 std::vector<std::string> read_names(const fs::path& file, size_t count) {
   std::error_code ec;
   if (!fs::exists(file, ec)) return {};
-  const std::vector<uint8_t> bytes = read_file(file);
-  const std::string text(bytes.begin(), bytes.end());
   std::vector<std::string> names;
-  for (size_t pos = 0; pos < text.size();) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = trim(text.substr(pos, end - pos));
-    if (!line.empty()) names.push_back(line);
-    pos = end + 1;
-  }
+  for (auto& [line_no, line] : text_lines(file)) names.push_back(std::move(line));
   if (names.size() < count) {
     log::warn("'", file.string(), "' names ", names.size(), " classes, expected ", count, ": using numbers");
     return {};
@@ -681,23 +700,6 @@ fs::path find_voc_root(const std::string& dir) {
   for (const fs::path& base : {fs::path(dir), fs::path(dir) / "VOC2007", fs::path(dir) / "VOCdevkit" / "VOC2007"})
     if (is_dir(base / "JPEGImages") && is_dir(base / "ImageSets" / "Main")) return base;
   return {};
-}
-
-/// Non-empty, trimmed lines of a text file, with their 1-based line numbers.
-std::vector<std::pair<size_t, std::string>> text_lines(const fs::path& file) {
-  const std::vector<uint8_t> bytes = read_file(file);
-  const std::string text(bytes.begin(), bytes.end());
-  std::vector<std::pair<size_t, std::string>> out;
-  size_t line_no = 0;
-  for (size_t pos = 0; pos <= text.size();) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    ++line_no;
-    std::string line = trim(text.substr(pos, end - pos));
-    pos = end + 1;
-    if (!line.empty()) out.emplace_back(line_no, std::move(line));
-  }
-  return out;
 }
 
 std::shared_ptr<Dataset> open_voc(const fs::path& root, const DatasetOptions& options) {

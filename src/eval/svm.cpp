@@ -452,15 +452,8 @@ SvmTargets svm_targets(const data::Dataset& dataset, const torch::Tensor& labels
     t.labels = labels;
     return t;
   }
-  const int64_t n = static_cast<int64_t>(dataset.size());
-  t.multi = torch::empty({n, t.num_classes}, torch::kChar);
-  auto* out = t.multi.data_ptr<int8_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    const auto set = dataset.label_set(static_cast<size_t>(i));
-    PROTOCLR_CHECK(static_cast<int64_t>(set.size()) == t.num_classes, dataset.name(static_cast<size_t>(i)),
-                   ": label set of ", set.size(), " classes, the dataset has ", t.num_classes);
-    std::copy(set.begin(), set.end(), out + i * t.num_classes);
-  }
+  auto sets = dataset.label_sets();
+  t.multi = torch::from_blob(sets.data(), {static_cast<int64_t>(dataset.size()), t.num_classes}, torch::kChar).clone();
   return t;
 }
 

@@ -52,6 +52,8 @@ class Dataset {
   Sample get(size_t i) const;
   /// All labels, in index order.
   std::vector<int64_t> labels() const;
+  /// All label sets, row-major [size(), classes().size()], in index order.
+  std::vector<int8_t> label_sets() const;
 };
 
 struct DatasetOptions {
