@@ -84,6 +84,7 @@ EvalSetup make_eval_setup(const EvalFlags& f, Splits splits) {
   s.net.encoder->to(s.device);
   if (f.channels_last) model::to_channels_last(*s.net.encoder);
 
+  s.header["network"] = nullptr;  // filled below; first in the JSON output
   // Data: by default the data the network was trained on, its test split for testing.
   const std::string& trained_on = s.net.config.data;
   if (splits == Splits::kTrainTest) {
@@ -123,9 +124,7 @@ EvalSetup make_eval_setup(const EvalFlags& f, Splits splits) {
                              {"layer", f.layer},
                              {"image_size", s.extract.image_size}};
   if (s.net.random_init) net["seed"] = f.seed;
-  nlohmann::ordered_json header{{"network", net}};
-  for (auto& [k, v] : s.header.items()) header[k] = v;
-  s.header = header;
+  s.header["network"] = net;
   return s;
 }
 
