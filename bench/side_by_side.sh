@@ -18,6 +18,7 @@ if [ "${2:-}" != "--skip-reference" ]; then
   echo "# reference (PyTorch, ref_pcl.py / ref_loader.py)"
   $py $ref/ref_pcl.py "$data" --cifar-stem --limit 10000 --steps 10 --num-cluster 100,200,500 --r 1024 \
     | sed 's/^{/{"who":"reference",/' | tee -a "$log"
+  $py bench/ref_proto_logits.py | sed 's/^{/{"who":"reference",/' | tee -a "$log"
   for size in 224 32; do
     $py $ref/ref_loader.py "$data" $size 2 2048 | sed 's/^{/{"who":"reference",/' | tee -a "$log"
   done

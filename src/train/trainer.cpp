@@ -191,6 +191,10 @@ TrainResult train(TrainConfig config, const std::string& resume) {
     EpochStats stats;
     double proto_steps = 0;
     Throughput meter(steps_per_epoch * config.batch_size);
+    // Throughput after the first kSettleSteps steps (allocator and kernel set-up done): the
+    // convention of the side-by-side reference, which times from its third step.
+    constexpr int64_t kSettleSteps = 2;
+    Throughput settled;
     Throughput last_print;
     while (stats.steps < steps_per_epoch) {
       auto batch = loader.next();
@@ -242,6 +246,8 @@ TrainResult train(TrainConfig config, const std::string& resume) {
       ++stats.steps;
       stats.images += b;
       meter.add(b);
+      if (stats.steps == kSettleSteps) settled.reset(0);
+      else if (stats.steps > kSettleSteps) settled.add(b);
       if (last_print.seconds() > 1.0 || stats.steps == steps_per_epoch) {
         last_print.reset(0);
         log::progress(detail::concat(
@@ -259,6 +265,7 @@ TrainResult train(TrainConfig config, const std::string& resume) {
         {"acc_inst", stats.acc_inst / std::max<int64_t>(1, stats.steps)},
         {"acc_proto", proto_steps > 0 ? nlohmann::json(stats.acc_proto / proto_steps) : nlohmann::json(nullptr)},
         {"images", stats.images}, {"img_per_s", stats.images / std::max(1e-9, stats.seconds)},
+        {"settled_img_per_s", stats.steps > kSettleSteps ? nlohmann::json(settled.per_second()) : nlohmann::json(nullptr)},
         {"train_seconds", stats.seconds}, {"estep_seconds", estep_seconds},
         {"estep_feature_seconds", feature_seconds}, {"kmeans_seconds", kmeans_seconds}, {"clusters", cluster_sizes}};
     const bool last = epoch + 1 == config.epochs;
