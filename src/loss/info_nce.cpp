@@ -1,5 +1,7 @@
 #include "protoclr/loss/info_nce.h"
 
+#include <limits>
+
 namespace protoclr::loss {
 
 torch::Tensor info_nce_logits(const torch::Tensor& q, const torch::Tensor& k,
@@ -17,6 +19,17 @@ torch::Tensor info_nce_logits(const torch::Tensor& q, const torch::Tensor& k,
   torch::Tensor neg = q.matmul(queue.detach().to(q.device()).t());
   const auto dtype = c10::promoteTypes(pos.scalar_type(), neg.scalar_type());
   return torch::cat({pos.to(dtype), neg.to(dtype)}, /*dim=*/1) / temperature;
+}
+
+double mean_pairwise_cosine(const torch::Tensor& keys) {
+  TORCH_CHECK(keys.dim() == 2, "mean_pairwise_cosine: keys must be [B, D], got ", keys.sizes());
+  const int64_t b = keys.size(0);
+  if (b < 2) return std::numeric_limits<double>::quiet_NaN();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor k = keys.detach().to(torch::kDouble);
+  const double sum_sq = k.sum(/*dim=*/0).pow(2).sum().item<double>();
+  const double self_sq = k.pow(2).sum().item<double>();
+  return (sum_sq - self_sq) / (static_cast<double>(b) * static_cast<double>(b - 1));
 }
 
 }  // namespace protoclr::loss

@@ -49,9 +49,12 @@ void truncate_metrics(const fs::path& path, int64_t epochs_done) {
   write_file_atomic(path, kept);
 }
 
+/// Mean key cosine above which an epoch is reported as collapsed.
+constexpr double kCollapsedKeyCosine = 0.95;
+
 struct EpochStats {
-  double loss = 0, acc_inst = 0, acc_proto = 0;
-  int64_t steps = 0, images = 0;
+  double loss = 0, acc_inst = 0, acc_proto = 0, key_cosine = 0;
+  int64_t steps = 0, images = 0, key_cosine_steps = 0;
   double seconds = 0;
 };
 
@@ -239,6 +242,10 @@ TrainResult train(TrainConfig config, const std::string& resume) {
       const int64_t b = v1.size(0);
       stats.loss += loss_value;
       stats.acc_inst += out.acc_inst;
+      if (const double c = loss::mean_pairwise_cosine(k); std::isfinite(c)) {  // NaN for a 1-image batch
+        stats.key_cosine += c;
+        ++stats.key_cosine_steps;
+      }
       if (!proto_logits.empty()) {
         stats.acc_proto += out.acc_proto;
         proto_steps += 1;
@@ -263,6 +270,8 @@ TrainResult train(TrainConfig config, const std::string& resume) {
     nlohmann::json record = {
         {"epoch", epoch + 1}, {"lr", lr}, {"loss", stats.loss / std::max<int64_t>(1, stats.steps)},
         {"acc_inst", stats.acc_inst / std::max<int64_t>(1, stats.steps)},
+        {"key_cosine", stats.key_cosine_steps > 0 ? nlohmann::json(stats.key_cosine / stats.key_cosine_steps)
+                                                   : nlohmann::json(nullptr)},
         {"acc_proto", proto_steps > 0 ? nlohmann::json(stats.acc_proto / proto_steps) : nlohmann::json(nullptr)},
         {"images", stats.images}, {"img_per_s", stats.images / std::max(1e-9, stats.seconds)},
         {"settled_img_per_s", stats.steps > kSettleSteps ? nlohmann::json(settled.per_second()) : nlohmann::json(nullptr)},
@@ -281,6 +290,12 @@ TrainResult train(TrainConfig config, const std::string& resume) {
       record["knn_top1"] = knn.top1;
       record["knn_top5"] = knn.top5;
     }
+    // Keys of different images nearly parallel after an epoch of training: the embedding has
+    // collapsed (a random network starts near 0.95, learning spreads it out).
+    if (epoch > 0 && stats.key_cosine_steps > 0 && stats.key_cosine / stats.key_cosine_steps > kCollapsedKeyCosine)
+      log::warn("epoch ", epoch + 1, ": keys of different images have mean cosine ", record["key_cosine"].get<double>(),
+                ", the embedding is collapsing (try a lower --lr, a shorter --queue-size or a larger --moco-m;"
+                " docs/BENCHMARKS.md, \"Does it learn?\")");
     metrics.write(record);
     log::info(record.dump());
     write_training_curves(config.out);

@@ -117,6 +117,11 @@ TEST(Train, TinyRunReportsProtoNCEAndResumeMatches) {
   EXPECT_GE(full[1]["acc_proto"].get<double>(), 0.0);
   EXPECT_TRUE(full[1].contains("knn_top1"));
   EXPECT_EQ(full[1]["clusters"].size(), 2u);
+  // 6 steps: throughput after the 2 settling steps is reported beside the whole epoch's.
+  ASSERT_TRUE(full[1]["settled_img_per_s"].is_number());
+  EXPECT_GT(full[1]["settled_img_per_s"].get<double>(), 0.0);
+  ASSERT_TRUE(full[1]["key_cosine"].is_number());
+  EXPECT_LE(std::abs(full[1]["key_cosine"].get<double>()), 1.0 + 1e-6);
   // The run folder holds its curves, redrawn every epoch: a real picture, not an empty file.
   const auto curves = data::decode_image_file((fs::path(full_dir) / "curves.png").string());
   EXPECT_EQ(curves.rgb.rows, 900);

@@ -14,4 +14,10 @@ namespace protoclr::loss {
 torch::Tensor info_nce_logits(const torch::Tensor& q, const torch::Tensor& k,
                               const torch::Tensor& queue, double temperature);
 
+/// Mean cosine similarity between the rows of `keys` [B, D] (normalised), over all pairs
+/// i != j: a collapse diagnostic. Near 1, every image gets the same embedding; InfoNCE
+/// against a stale queue can still look solved then (docs/BENCHMARKS.md, "Does it learn?").
+/// Computed in O(B D) as (|sum k|^2 - sum |k|^2) / (B (B - 1)); B < 2 gives NaN.
+double mean_pairwise_cosine(const torch::Tensor& keys);
+
 }  // namespace protoclr::loss
