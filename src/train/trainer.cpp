@@ -291,7 +291,7 @@ TrainResult train(TrainConfig config, const std::string& resume) {
       record["knn_top5"] = knn.top5;
     }
     // Keys of different images nearly parallel after an epoch of training: the embedding has
-    // collapsed (a random network starts near 0.95, learning spreads it out).
+    // collapsed (a random network's keys start at 0.9 or more; learning spreads them out).
     if (epoch > 0 && stats.key_cosine_steps > 0 && stats.key_cosine / stats.key_cosine_steps > kCollapsedKeyCosine)
       log::warn("epoch ", epoch + 1, ": keys of different images have mean cosine ", record["key_cosine"].get<double>(),
                 ", the embedding is collapsing (try a lower --lr, a shorter --queue-size or a larger --moco-m;"
