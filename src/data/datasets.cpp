@@ -6,26 +6,22 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <functional>
 #include <map>
-#include <mutex>
 #include <numeric>
 #include <set>
 #include <sstream>
-#include <thread>
 #include <utility>
 
 #include "protoclr/core/error.h"
-#include "protoclr/core/parallel.h"
 #include "protoclr/core/fs.h"
 #include "protoclr/core/log.h"
+#include "protoclr/core/parallel.h"
 #include "protoclr/core/rng.h"
 #include "protoclr/data/dataset.h"
 
@@ -64,7 +60,6 @@ std::vector<int8_t> Dataset::label_sets() const {
   }
   return out;
 }
-
 
 namespace {
 

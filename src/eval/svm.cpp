@@ -2,21 +2,17 @@
 #include "protoclr/eval/svm.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <exception>
-#include <functional>
 #include <limits>
-#include <mutex>
 #include <numeric>
 #include <sstream>
-#include <thread>
 
 #include "protoclr/core/error.h"
-#include "protoclr/core/parallel.h"
 #include "protoclr/core/log.h"
+#include "protoclr/core/parallel.h"
 #include "protoclr/core/rng.h"
 #include "svm_internal.h"
 
@@ -67,7 +63,6 @@ namespace detail {
 namespace {
 
 void quiet_liblinear(const char*) {}
-
 
 /// One trained SVM: w [D] and the bias term, oriented so that positive means "class".
 struct Hyperplane {

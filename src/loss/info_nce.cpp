@@ -27,9 +27,9 @@ double mean_pairwise_cosine(const torch::Tensor& keys) {
   if (b < 2) return std::numeric_limits<double>::quiet_NaN();
   torch::NoGradGuard no_grad;
   const torch::Tensor k = keys.detach().to(torch::kDouble);
-  const double sum_sq = k.sum(/*dim=*/0).pow(2).sum().item<double>();
-  const double self_sq = k.pow(2).sum().item<double>();
-  return (sum_sq - self_sq) / (static_cast<double>(b) * static_cast<double>(b - 1));
+  // One device-to-host read per call (the trainer calls it every step).
+  const torch::Tensor off_diagonal = k.sum(/*dim=*/0).pow(2).sum() - k.pow(2).sum();
+  return off_diagonal.item<double>() / (static_cast<double>(b) * static_cast<double>(b - 1));
 }
 
 }  // namespace protoclr::loss

@@ -267,11 +267,12 @@ TrainResult train(TrainConfig config, const std::string& resume) {
     log::progress_done();
     stats.seconds = meter.seconds();
 
+    const double key_cosine = stats.key_cosine_steps > 0 ? stats.key_cosine / stats.key_cosine_steps
+                                                         : std::numeric_limits<double>::quiet_NaN();
     nlohmann::json record = {
         {"epoch", epoch + 1}, {"lr", lr}, {"loss", stats.loss / std::max<int64_t>(1, stats.steps)},
         {"acc_inst", stats.acc_inst / std::max<int64_t>(1, stats.steps)},
-        {"key_cosine", stats.key_cosine_steps > 0 ? nlohmann::json(stats.key_cosine / stats.key_cosine_steps)
-                                                   : nlohmann::json(nullptr)},
+        {"key_cosine", std::isfinite(key_cosine) ? nlohmann::json(key_cosine) : nlohmann::json(nullptr)},
         {"acc_proto", proto_steps > 0 ? nlohmann::json(stats.acc_proto / proto_steps) : nlohmann::json(nullptr)},
         {"images", stats.images}, {"img_per_s", stats.images / std::max(1e-9, stats.seconds)},
         {"settled_img_per_s", stats.steps > kSettleSteps ? nlohmann::json(settled.per_second()) : nlohmann::json(nullptr)},
@@ -292,8 +293,8 @@ TrainResult train(TrainConfig config, const std::string& resume) {
     }
     // Keys of different images nearly parallel after an epoch of training: the embedding has
     // collapsed (a random network's keys start at 0.9 or more; learning spreads them out).
-    if (epoch > 0 && stats.key_cosine_steps > 0 && stats.key_cosine / stats.key_cosine_steps > kCollapsedKeyCosine)
-      log::warn("epoch ", epoch + 1, ": keys of different images have mean cosine ", record["key_cosine"].get<double>(),
+    if (epoch > 0 && key_cosine > kCollapsedKeyCosine)  // false for NaN
+      log::warn("epoch ", epoch + 1, ": keys of different images have mean cosine ", key_cosine,
                 ", the embedding is collapsing (try a lower --lr, a shorter --queue-size or a larger --moco-m;"
                 " docs/BENCHMARKS.md, \"Does it learn?\")");
     metrics.write(record);

@@ -1,9 +1,9 @@
 #pragma once
 /// Linear classification on frozen features (the paper's ImageNet/Places linear protocol;
 /// MoCo's main_lincls.py): one Linear layer trained with cross-entropy and SGD while the
-/// backbone stays frozen in eval mode, by default on standardised features. By default on features extracted once (cached);
-/// with augmentation, every epoch crops and flips the training images and passes them
-/// through the frozen backbone, as the reference does.
+/// backbone stays frozen in eval mode; features are standardised by default. The features
+/// are extracted once (cached) by default; with augmentation, every epoch crops and flips
+/// the training images and passes them through the frozen backbone, as the reference does.
 #include <cstdint>
 #include <memory>
 #include <string>
