@@ -14,6 +14,7 @@
 #include "protoclr/cluster/concentration.h"
 #include "protoclr/cluster/e_step.h"
 #include "protoclr/cluster/prototype_sampler.h"
+#include "protoclr/core/blas.h"
 #include "protoclr/core/log.h"
 #include "protoclr/core/rng.h"
 #include "protoclr/loss/proto_nce.h"
@@ -100,6 +101,7 @@ void bench_kmeans() {
 
 int main() {
   protoclr::log::set_level(protoclr::log::Level::kWarn);
+  std::printf("{\"bench\":\"blas\",\"kernels\":\"%s\"}\n", protoclr::blas::describe().c_str());
   bench_concentration(10000, 500, 50);
   bench_concentration(1281167, 25000, 10);
   bench_proto_logits();

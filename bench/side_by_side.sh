@@ -14,11 +14,27 @@ log="$out/side_by_side.jsonl"
 : > "$log"
 py=/usr/bin/python3
 
+# protoclr starts with OpenBLAS kernels chosen for the CPU (include/protoclr/core/blas.h);
+# the reference runs as users run it, with OpenBLAS's own choice, and, where the two differ,
+# once more with protoclr's, so the table can separate the kernel choice from the rest.
+kernel=$(build/protoclr --version | sed -n 's/^BLAS: OpenBLAS \([A-Za-z0-9]*\).*/\1/p')
+ref_kernel=$(OPENBLAS_VERBOSE=2 $py -c "import numpy" 2>&1 | sed -n 's/^Core: //p')
+echo "# OpenBLAS kernels: protoclr ${kernel:-?}, reference ${ref_kernel:-?}"
+
+reference() {  # $1: label, then an optional env assignment
+  local who=$1; shift
+  env "$@" $py $ref/ref_pcl.py "$data" --cifar-stem --limit 10000 --steps 10 --num-cluster 100,200,500 --r 1024 \
+    | sed "s/^{/{\"who\":\"$who\",/" | tee -a "$log"
+  env "$@" $py bench/ref_proto_logits.py | sed "s/^{/{\"who\":\"$who\",/" | tee -a "$log"
+}
+
 if [ "${2:-}" != "--skip-reference" ]; then
   echo "# reference (PyTorch, ref_pcl.py / ref_loader.py)"
-  $py $ref/ref_pcl.py "$data" --cifar-stem --limit 10000 --steps 10 --num-cluster 100,200,500 --r 1024 \
-    | sed 's/^{/{"who":"reference",/' | tee -a "$log"
-  $py bench/ref_proto_logits.py | sed 's/^{/{"who":"reference",/' | tee -a "$log"
+  reference "reference"
+  if [ -n "$kernel" ] && [ "${kernel,,}" != "${ref_kernel,,}" ]; then
+    echo "# reference with OPENBLAS_CORETYPE=$kernel"
+    reference "reference+${kernel}" OPENBLAS_CORETYPE="$kernel"
+  fi
   for size in 224 32; do
     $py $ref/ref_loader.py "$data" $size 2 2048 | sed 's/^{/{"who":"reference",/' | tee -a "$log"
   done

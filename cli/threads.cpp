@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include "commands.h"
+#include "protoclr/core/blas.h"
+#include "protoclr/core/log.h"
 
 namespace protoclr::cli {
 
@@ -13,6 +15,9 @@ void set_threads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
   omp_set_num_threads(threads);
+  // Only reached with generic kernels when the start-up hook could not act (no /proc).
+  if (blas::runs_generic_kernels()) log::warn(blas::describe());
+  log::debug("threads: ", threads, ", BLAS: ", blas::describe());
 }
 
 }  // namespace protoclr::cli
