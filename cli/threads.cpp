@@ -15,7 +15,7 @@ void set_threads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
   omp_set_num_threads(threads);
-  // Only reached with generic kernels when the start-up hook could not act (no /proc).
+  // Generic kernels here mean the start-up hook could not act (no /proc, started via ld.so).
   if (blas::runs_generic_kernels()) log::warn(blas::describe());
   log::debug("threads: ", threads, ", BLAS: ", blas::describe());
 }

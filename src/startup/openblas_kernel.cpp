@@ -24,6 +24,13 @@ void reexec_with_openblas_kernel(int, char** argv, char** envp) {
   }
   const char* kernel = protoclr::blas::kernel_for_cpu();
   if (kernel == nullptr) return;
+  // Started through the dynamic loader (`ld.so build/protoclr ...`): /proc/self/exe is the
+  // loader, which would read argv[0] as its own name. Leave that case alone.
+  char self[4096];
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (len <= 0) return;
+  self[len] = '\0';
+  if (std::strstr(self, "/ld-") != nullptr) return;
   // No allocation here: libc is not initialised yet. The stack holds the new environment.
   char entry[64];
   if (sizeof(kVariable) + std::strlen(kernel) > sizeof(entry)) return;
