@@ -4,9 +4,14 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <thread>
+
+#include <torch/cuda.h>
+#include <torch/version.h>
 
 #include "protoclr/cluster/e_step.h"
 #include "protoclr/cluster/prototype_sampler.h"
+#include "protoclr/core/blas.h"
 #include "protoclr/core/error.h"
 #include "protoclr/model/autocast.h"
 #include "protoclr/core/fs.h"
@@ -33,6 +38,25 @@ struct PrototypeLevel {
   torch::Tensor scaled_prototypes; ///< [K, D] prototypes / phi on the device
   cluster::NegativePrototypeSampler sampler;
 };
+
+/// What a run's speed and numerics depend on beyond its configuration, one line per start
+/// (a resumed run may be on another machine): so the figures of a run folder can still be
+/// attributed later, e.g. to the BLAS kernels (include/protoclr/core/blas.h).
+nlohmann::json runtime_environment(int64_t start_epoch, const torch::Device& device) {
+  std::string cpu;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; cpu.empty() && std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) cpu = line.substr(line.find(':') + 2);
+  }
+  return {{"start_epoch", start_epoch},
+          {"libtorch", TORCH_VERSION},
+          {"device", device.str()},
+          {"cuda_devices", torch::cuda::device_count()},
+          {"cpu", cpu},
+          {"hardware_threads", std::thread::hardware_concurrency()},
+          {"intra_op_threads", at::get_num_threads()},
+          {"blas", blas::describe()}};
+}
 
 /// Keeps the metrics of epochs <= `epochs_done` (a resumed run rewrites what follows).
 void truncate_metrics(const fs::path& path, int64_t epochs_done) {
@@ -118,6 +142,8 @@ TrainResult train(TrainConfig config, const std::string& resume) {
   truncate_metrics(metrics_path, start_epoch);
   JsonLinesWriter metrics(metrics_path.string(), /*truncate=*/start_epoch == 0);
   write_file_atomic(fs::path(config.out) / "config.json", config.to_json().dump(2) + "\n");
+  JsonLinesWriter((fs::path(config.out) / "environment.jsonl").string(), /*truncate=*/start_epoch == 0)
+      .write(runtime_environment(start_epoch, device));
 
   data::LoaderOptions lopt;
   lopt.batch_size = config.batch_size;

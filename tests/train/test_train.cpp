@@ -143,6 +143,17 @@ TEST(Train, TinyRunReportsProtoNCEAndResumeMatches) {
   for (const char* key : {"loss", "acc_inst", "acc_proto", "knn_top1"}) {
     EXPECT_NEAR(cut[1][key].get<double>(), full[1][key].get<double>(), 1e-4) << key;
   }
+  // One environment line per start: the first run's, then the resumed one's.
+  std::ifstream env_file(fs::path(cut_dir) / "environment.jsonl");
+  std::vector<nlohmann::json> starts;
+  for (std::string line; std::getline(env_file, line);) starts.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_EQ(starts[0]["start_epoch"], 0);
+  EXPECT_EQ(starts[1]["start_epoch"], 1);
+  EXPECT_EQ(starts[1]["device"], "cpu");
+  EXPECT_EQ(starts[1]["intra_op_threads"], 2);
+  EXPECT_FALSE(starts[1]["blas"].get<std::string>().empty());
+  EXPECT_FALSE(starts[1]["libtorch"].get<std::string>().empty());
 }
 
 TEST(Checkpoint, RoundTripGivesIdenticalTensors) {
