@@ -5,6 +5,7 @@
 // must reproduce protoclr's outputs from protoclr's exports.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "protoclr/core/error.h"
 #include "protoclr/interop/checkpoint_export.h"
 #include "protoclr/interop/checkpoint_import.h"
+#include "protoclr/core/blas.h"
 #include "protoclr/train/checkpoint.h"
 #include "support/temp_dir.h"
 
@@ -24,6 +26,9 @@ namespace protoclr::interop {
 namespace {
 
 namespace fs = std::filesystem;
+/// Largest difference allowed, relative to the largest reference value (at least 1): a
+/// randomly initialised ResNet-50 gives pooled features up to ~2,300, where one float ulp
+/// is 2.4e-4, and BLAS kernels that sum in another order differ by an ulp or so.
 constexpr double kTolerance = 1e-4;
 const char* kPython = "/usr/bin/python3";
 
@@ -65,7 +70,9 @@ const fs::path& fixtures() {
     std::ifstream in(script(), std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
-    const auto version = std::to_string(std::hash<std::string>{}(ss.str()));
+    // Keyed by the script and by the BLAS kernels the fixtures are computed with (Python
+    // inherits this process's OPENBLAS_CORETYPE), so a cache from other kernels is not reused.
+    const auto version = std::to_string(std::hash<std::string>{}(ss.str() + blas::kernel_in_use()));
     const fs::path final_dir = fs::temp_directory_path() / ("protoclr_torch_fixtures_" + version);
     if (fs::exists(final_dir / "done")) return final_dir;
     const fs::path tmp = final_dir.string() + ".tmp" + std::to_string(::getpid());
@@ -97,9 +104,11 @@ model::MoCo load_protoclr(const std::string& path) {
   return net;
 }
 
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  return (a - b).abs().max().item<double>();
+/// max |mine - reference| / max(1, max |reference|).
+double max_relative_diff(const torch::Tensor& mine, const torch::Tensor& reference) {
+  EXPECT_EQ(mine.sizes(), reference.sizes());
+  const double scale = std::max(1.0, reference.abs().max().item<double>());
+  return (mine - reference).abs().max().item<double>() / scale;
 }
 
 struct TorchvisionCase {
@@ -126,9 +135,9 @@ TEST_P(ImportTorchvision, ReproducesTorchvisionFeatures) {
   auto net = load_protoclr(out);
   auto io = read_io(fixture(c.io));
   torch::NoGradGuard no_grad;
-  const double diff = max_abs_diff(net->encoder_q->features(io.at("x")), io.at("features"));
-  std::cout << "[ diff ] " << c.file << ": max abs diff " << diff << "\n";
-  RecordProperty("max_abs_diff", std::to_string(diff));
+  const double diff = max_relative_diff(net->encoder_q->features(io.at("x")), io.at("features"));
+  std::cout << "[ diff ] " << c.file << ": max relative diff " << diff << "\n";
+  RecordProperty("max_relative_diff", std::to_string(diff));
   EXPECT_LE(diff, kTolerance);
 }
 
@@ -173,8 +182,8 @@ TEST(TorchEquivalence, PublishedPclCheckpointImportsEvaluatesAndExportsBitExact)
     for (const auto& [name, mine, theirs] :
          {std::tuple{"features", net->encoder_q->features(x), io.at("features")},
           std::tuple{"encoder_q", eq, io.at("embedding_q")}, std::tuple{"encoder_k", ek, io.at("embedding_k")}}) {
-      const double diff = max_abs_diff(mine, theirs);
-      std::cout << "[ diff ] published PCL v2 " << name << ": max abs diff " << diff << "\n";
+      const double diff = max_relative_diff(mine, theirs);
+      std::cout << "[ diff ] published PCL v2 " << name << ": max relative diff " << diff << "\n";
       EXPECT_LE(diff, kTolerance) << name;
     }
   }
