@@ -17,7 +17,7 @@ py=/usr/bin/python3
 # protoclr starts with OpenBLAS kernels chosen for the CPU (include/protoclr/core/blas.h);
 # the reference runs as users run it, with OpenBLAS's own choice, and, where the two differ,
 # once more with protoclr's, so the table can separate the kernel choice from the rest.
-kernel=$(build/protoclr --version | sed -n 's/^BLAS: OpenBLAS \([A-Za-z0-9]*\).*/\1/p')
+kernel=$(build/protoclr --version | sed -n 's/^blas: OpenBLAS \([A-Za-z0-9]*\).*/\1/p')
 ref_kernel=$(OPENBLAS_VERBOSE=2 $py -c "import numpy" 2>&1 | sed -n 's/^Core: //p')
 echo "# OpenBLAS kernels: protoclr ${kernel:-?}, reference ${ref_kernel:-?}"
 

@@ -2,20 +2,21 @@
 #include <iostream>
 
 #include <c10/util/Exception.h>
-#include <torch/cuda.h>
-#include <torch/version.h>
 
 #include "commands.h"
-#include "protoclr/core/blas.h"
 #include "protoclr/core/error.h"
+#include "protoclr/train/environment.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"protoclr: Prototypical Contrastive Learning (PCL) in C++"};
   app.require_subcommand(1);
   // What the numbers depend on, for bug reports and benchmark records.
   app.set_version_flag("--version", [] {
-    return std::string("protoclr ") + PROTOCLR_VERSION + "\nLibTorch " + TORCH_VERSION +
-           ", CUDA devices: " + std::to_string(torch::cuda::device_count()) + "\nBLAS: " + protoclr::blas::describe();
+    std::string text = std::string("protoclr ") + PROTOCLR_VERSION;
+    const nlohmann::json environment = protoclr::train::runtime_environment();
+    for (const auto& [key, value] : environment.items())
+      text += "\n" + key + ": " + (value.is_string() ? value.get<std::string>() : value.dump());
+    return text;
   });
   protoclr::cli::add_data_command(app);
   protoclr::cli::add_train_command(app);

@@ -15,6 +15,11 @@ bool is_generic(const std::string& kernel) {
   return false;
 }
 
+// Generic kernels although the CPU runs better ones: what describe() and the CLI warn about.
+bool generic_on_capable_cpu(const std::string& in_use, const char* best_for_cpu) {
+  return best_for_cpu != nullptr && is_generic(in_use);
+}
+
 }  // namespace
 
 const char* kernel_for_cpu() {
@@ -42,7 +47,7 @@ std::string kernel_in_use() {
 std::string describe_kernel(const std::string& in_use, const char* best_for_cpu) {
   if (in_use.empty()) return "not OpenBLAS";
   std::string line = "OpenBLAS " + in_use;
-  if (best_for_cpu != nullptr && is_generic(in_use)) {
+  if (generic_on_capable_cpu(in_use, best_for_cpu)) {
     line += std::string(" (generic kernels on a CPU that runs ") + best_for_cpu + "'s: set OPENBLAS_CORETYPE=" +
             best_for_cpu + " for 4-5x faster matrix products)";
   }
@@ -51,6 +56,6 @@ std::string describe_kernel(const std::string& in_use, const char* best_for_cpu)
 
 std::string describe() { return describe_kernel(kernel_in_use(), kernel_for_cpu()); }
 
-bool runs_generic_kernels() { return kernel_for_cpu() != nullptr && is_generic(kernel_in_use()); }
+bool runs_generic_kernels() { return generic_on_capable_cpu(kernel_in_use(), kernel_for_cpu()); }
 
 }  // namespace protoclr::blas

@@ -21,15 +21,14 @@ torch::Tensor info_nce_logits(const torch::Tensor& q, const torch::Tensor& k,
   return torch::cat({pos.to(dtype), neg.to(dtype)}, /*dim=*/1) / temperature;
 }
 
-double mean_pairwise_cosine(const torch::Tensor& keys) {
+torch::Tensor mean_pairwise_cosine(const torch::Tensor& keys) {
   TORCH_CHECK(keys.dim() == 2, "mean_pairwise_cosine: keys must be [B, D], got ", keys.sizes());
   const int64_t b = keys.size(0);
-  if (b < 2) return std::numeric_limits<double>::quiet_NaN();
   torch::NoGradGuard no_grad;
   const torch::Tensor k = keys.detach().to(torch::kDouble);
-  // One device-to-host read per call (the trainer calls it every step).
+  if (b < 2) return torch::full({}, std::numeric_limits<double>::quiet_NaN(), k.options());
   const torch::Tensor off_diagonal = k.sum(/*dim=*/0).pow(2).sum() - k.pow(2).sum();
-  return off_diagonal.item<double>() / (static_cast<double>(b) * static_cast<double>(b - 1));
+  return off_diagonal / (static_cast<double>(b) * static_cast<double>(b - 1));
 }
 
 }  // namespace protoclr::loss

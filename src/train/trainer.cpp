@@ -4,14 +4,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <thread>
-
-#include <torch/cuda.h>
-#include <torch/version.h>
 
 #include "protoclr/cluster/e_step.h"
 #include "protoclr/cluster/prototype_sampler.h"
-#include "protoclr/core/blas.h"
 #include "protoclr/core/error.h"
 #include "protoclr/model/autocast.h"
 #include "protoclr/core/fs.h"
@@ -26,6 +21,7 @@
 #include "protoclr/train/checkpoint.h"
 #include "protoclr/core/schedule.h"
 #include "protoclr/train/curves.h"
+#include "protoclr/train/environment.h"
 #include "protoclr/model/memory_format.h"
 
 namespace protoclr::train {
@@ -38,25 +34,6 @@ struct PrototypeLevel {
   torch::Tensor scaled_prototypes; ///< [K, D] prototypes / phi on the device
   cluster::NegativePrototypeSampler sampler;
 };
-
-/// What a run's speed and numerics depend on beyond its configuration, one line per start
-/// (a resumed run may be on another machine): so the figures of a run folder can still be
-/// attributed later, e.g. to the BLAS kernels (include/protoclr/core/blas.h).
-nlohmann::json runtime_environment(int64_t start_epoch, const torch::Device& device) {
-  std::string cpu;
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; cpu.empty() && std::getline(cpuinfo, line);) {
-    if (line.rfind("model name", 0) == 0) cpu = line.substr(line.find(':') + 2);
-  }
-  return {{"start_epoch", start_epoch},
-          {"libtorch", TORCH_VERSION},
-          {"device", device.str()},
-          {"cuda_devices", torch::cuda::device_count()},
-          {"cpu", cpu},
-          {"hardware_threads", std::thread::hardware_concurrency()},
-          {"intra_op_threads", at::get_num_threads()},
-          {"blas", blas::describe()}};
-}
 
 /// Keeps the metrics of epochs <= `epochs_done` (a resumed run rewrites what follows).
 void truncate_metrics(const fs::path& path, int64_t epochs_done) {
@@ -77,8 +54,9 @@ void truncate_metrics(const fs::path& path, int64_t epochs_done) {
 constexpr double kCollapsedKeyCosine = 0.95;
 
 struct EpochStats {
-  double loss = 0, acc_inst = 0, acc_proto = 0, key_cosine = 0;
+  double loss = 0, acc_inst = 0, acc_proto = 0;
   int64_t steps = 0, images = 0, key_cosine_steps = 0;
+  torch::Tensor key_cosine_sum;  ///< on the device: read once per epoch, not per step
   double seconds = 0;
 };
 
@@ -142,8 +120,12 @@ TrainResult train(TrainConfig config, const std::string& resume) {
   truncate_metrics(metrics_path, start_epoch);
   JsonLinesWriter metrics(metrics_path.string(), /*truncate=*/start_epoch == 0);
   write_file_atomic(fs::path(config.out) / "config.json", config.to_json().dump(2) + "\n");
+  // One line per start: a resumed run may be on another machine.
+  nlohmann::json environment = runtime_environment();
+  environment["start_epoch"] = start_epoch;
+  environment["device"] = device.str();
   JsonLinesWriter((fs::path(config.out) / "environment.jsonl").string(), /*truncate=*/start_epoch == 0)
-      .write(runtime_environment(start_epoch, device));
+      .write(environment);
 
   data::LoaderOptions lopt;
   lopt.batch_size = config.batch_size;
@@ -268,8 +250,9 @@ TrainResult train(TrainConfig config, const std::string& resume) {
       const int64_t b = v1.size(0);
       stats.loss += loss_value;
       stats.acc_inst += out.acc_inst;
-      if (const double c = loss::mean_pairwise_cosine(k); std::isfinite(c)) {  // NaN for a 1-image batch
-        stats.key_cosine += c;
+      if (b >= 2) {  // no pairs in a 1-image batch
+        const auto c = loss::mean_pairwise_cosine(k);
+        stats.key_cosine_sum = stats.key_cosine_sum.defined() ? stats.key_cosine_sum + c : c;
         ++stats.key_cosine_steps;
       }
       if (!proto_logits.empty()) {
@@ -293,8 +276,9 @@ TrainResult train(TrainConfig config, const std::string& resume) {
     log::progress_done();
     stats.seconds = meter.seconds();
 
-    const double key_cosine = stats.key_cosine_steps > 0 ? stats.key_cosine / stats.key_cosine_steps
-                                                         : std::numeric_limits<double>::quiet_NaN();
+    const double key_cosine = stats.key_cosine_steps > 0
+                                  ? stats.key_cosine_sum.item<double>() / stats.key_cosine_steps
+                                  : std::numeric_limits<double>::quiet_NaN();
     nlohmann::json record = {
         {"epoch", epoch + 1}, {"lr", lr}, {"loss", stats.loss / std::max<int64_t>(1, stats.steps)},
         {"acc_inst", stats.acc_inst / std::max<int64_t>(1, stats.steps)},

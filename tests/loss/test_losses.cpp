@@ -96,18 +96,18 @@ TEST(InfoNCE, EmptyQueue) {
 
 TEST(InfoNCE, MeanPairwiseCosine) {
   // Orthonormal keys: 0; one key repeated: 1 (collapse).
-  EXPECT_NEAR(pl::mean_pairwise_cosine(torch::eye(4)), 0.0, 1e-12);
-  EXPECT_NEAR(pl::mean_pairwise_cosine(torch::ones({5, 3}) / std::sqrt(3.0)), 1.0, 1e-6);
+  EXPECT_NEAR(pl::mean_pairwise_cosine(torch::eye(4)).item<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(pl::mean_pairwise_cosine(torch::ones({5, 3}) / std::sqrt(3.0)).item<double>(), 1.0, 1e-6);
   // By hand: a = (1, 0), b = (0.6, 0.8), c = (-1, 0); pairs ab 0.6, ac -1, bc -0.6 -> mean -1/3.
   const auto k = torch::tensor({1.0f, 0.0f, 0.6f, 0.8f, -1.0f, 0.0f}).view({3, 2});
-  EXPECT_NEAR(pl::mean_pairwise_cosine(k), -1.0 / 3.0, 1e-6);
+  EXPECT_NEAR(pl::mean_pairwise_cosine(k).item<double>(), -1.0 / 3.0, 1e-6);
   // Against the full Gram matrix on random unit rows.
   torch::manual_seed(0);
   const auto r = torch::nn::functional::normalize(torch::randn({16, 8}), torch::nn::functional::NormalizeFuncOptions().dim(1));
   const auto gram = r.matmul(r.t());
   const double off_diagonal = (gram.sum() - gram.trace()).item<double>() / (16 * 15);
-  EXPECT_NEAR(pl::mean_pairwise_cosine(r), off_diagonal, 1e-5);
-  EXPECT_TRUE(std::isnan(pl::mean_pairwise_cosine(torch::ones({1, 3}))));
+  EXPECT_NEAR(pl::mean_pairwise_cosine(r).item<double>(), off_diagonal, 1e-5);
+  EXPECT_TRUE(std::isnan(pl::mean_pairwise_cosine(torch::ones({1, 3})).item<double>()));
 }
 
 TEST(ProtoNCE, ScalePrototypes) {

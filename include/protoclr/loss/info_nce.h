@@ -18,6 +18,8 @@ torch::Tensor info_nce_logits(const torch::Tensor& q, const torch::Tensor& k,
 /// i != j: a collapse diagnostic. Near 1, every image gets the same embedding; InfoNCE
 /// against a stale queue can still look solved then (docs/BENCHMARKS.md, "Does it learn?").
 /// Computed in O(B D) as (|sum k|^2 - sum |k|^2) / (B (B - 1)); B < 2 gives NaN.
-double mean_pairwise_cosine(const torch::Tensor& keys);
+/// Returns a 0-dim float64 tensor on the keys' device, so a caller can sum it over many
+/// steps and read it once (the trainer reads it once per epoch).
+torch::Tensor mean_pairwise_cosine(const torch::Tensor& keys);
 
 }  // namespace protoclr::loss
