@@ -6,17 +6,16 @@
 #include "eval_common.h"
 #include "protoclr/cluster/kmeans.h"
 #include "protoclr/core/error.h"
-#include "protoclr/data/png_writer.h"
+#include "protoclr/plot/png_writer.h"
 #include "protoclr/core/log.h"
 #include "protoclr/eval/cluster_metrics.h"
 #include "protoclr/eval/finetune.h"
-#include "protoclr/eval/knn.h"
+#include "protoclr/features/knn.h"
 #include "protoclr/eval/linear_probe.h"
 #include "protoclr/eval/low_shot.h"
-#include "protoclr/eval/plot.h"
+#include "protoclr/plot/plot.h"
 #include "protoclr/eval/svm.h"
 #include "protoclr/eval/tsne.h"
-#include "protoclr/train/config.h"
 
 namespace protoclr::cli {
 namespace {
@@ -24,7 +23,7 @@ namespace {
 void add_knn(CLI::App* eval) {
   auto* cmd = eval->add_subcommand("knn", "Weighted kNN classification (InstDisc): top-1 / top-5");
   auto f = std::make_shared<EvalFlags>();
-  auto o = std::make_shared<eval::KnnOptions>();
+  auto o = std::make_shared<features::KnnOptions>();
   add_eval_flags(cmd, *f, Splits::kTrainTest, "embedding");
   cmd->add_option("--k", o->k, "Neighbours")->capture_default_str();
   cmd->add_option("--temperature", o->temperature, "tau of the vote weights exp(s / tau)")->capture_default_str();
@@ -33,7 +32,7 @@ void add_knn(CLI::App* eval) {
     const auto bank = extract(s, s.train, "train");
     const auto test = extract(s, s.test, "test");
     o->num_classes = static_cast<int64_t>(s.train->classes().size());
-    const auto r = eval::knn_classify(bank.features, bank.labels, test.features, test.labels, *o);
+    const auto r = features::knn_classify(bank.features, bank.labels, test.features, test.labels, *o);
     EvalReport report{"eval knn: weighted kNN, k = " + std::to_string(o->k) + ", tau = " + fixed(o->temperature, 3)};
     report.add("top-1", percent(r.top1));
     report.add("top-5", percent(r.top5));
@@ -73,7 +72,6 @@ void add_linear(CLI::App* eval) {
   auto* cmd = eval->add_subcommand("linear", "Linear classifier on frozen pooled features (MoCo's lincls)");
   auto f = std::make_shared<EvalFlags>();
   auto o = std::make_shared<eval::LinearProbeOptions>();
-  auto schedule = std::make_shared<std::string>("60,80");
   auto augment = std::make_shared<bool>(false);
   add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
   cmd->add_option("--epochs", o->epochs, "Epochs")->capture_default_str();
@@ -83,16 +81,13 @@ void add_linear(CLI::App* eval) {
   cmd->add_option("--wd", o->weight_decay, "Weight decay")->capture_default_str();
   cmd->add_option("--momentum", o->momentum, "SGD momentum")->capture_default_str();
   cmd->add_option("--probe-batch", o->batch_size, "Samples per SGD step")->capture_default_str();
-  cmd->add_option("--schedule", *schedule, "cosine, or step milestones (x0.1 at each)")->capture_default_str();
+  add_schedule_option(cmd, o->schedule, o->milestones, "cosine, or step milestones (x0.1 at each)")->default_str("60,80");
   cmd->add_flag("--augment", *augment, "Train on crop-flip views through the frozen backbone every epoch (slow)");
-  cmd->callback([f, o, schedule, augment] {
+  cmd->callback([f, o, augment] {
     auto s = make_eval_setup(*f, Splits::kTrainTest);
-    if (*schedule == "cosine") {
-      o->schedule = "cosine";
-    } else {
-      o->schedule = "step";
-      o->milestones = train::parse_int_list(*schedule, "--schedule");
-    }
+    std::string schedule = o->schedule;
+    if (schedule == "step")
+      for (size_t i = 0; i < o->milestones.size(); ++i) schedule += (i ? "," : " ") + std::to_string(o->milestones[i]);
     o->seed = f->seed;
     o->device = s.device;
     o->num_classes = static_cast<int64_t>(s.train->classes().size());
@@ -107,7 +102,7 @@ void add_linear(CLI::App* eval) {
       r = eval::linear_probe(bank.features, bank.labels, test.features, test.labels, *o);
     }
     EvalReport report{"eval linear: " + std::string(*augment ? "augmented" : "cached") + " features, " +
-                      std::to_string(o->epochs) + " epochs, lr " + number(o->lr) + " (" + *schedule + ")" +
+                      std::to_string(o->epochs) + " epochs, lr " + number(o->lr) + " (" + schedule + ")" +
                       (o->standardize ? ", standardised" : ", raw")};
     report.add("top-1", percent(r.top1));
     report.add("top-5", percent(r.top5));
@@ -115,7 +110,7 @@ void add_linear(CLI::App* eval) {
     report.add("train loss", fixed(r.final_loss, 4));
     report.add("train / test images", std::to_string(r.train_samples) + " / " + std::to_string(r.test_samples));
     report.json = {{"protocol", "linear"}, {"augment", *augment}, {"epochs", o->epochs}, {"lr", o->lr},
-                   {"weight_decay", o->weight_decay}, {"standardize", o->standardize}, {"schedule", *schedule}, {"top1", r.top1}, {"top5", r.top5},
+                   {"weight_decay", o->weight_decay}, {"standardize", o->standardize}, {"schedule", schedule}, {"top1", r.top1}, {"top5", r.top5},
                    {"train_top1", r.train_top1}, {"train_loss", r.final_loss}, {"train_samples", r.train_samples},
                    {"test_samples", r.test_samples}, {"seconds", r.seconds}};
     emit(s, report, f->json);
@@ -127,25 +122,24 @@ void add_finetune(CLI::App* eval) {
   auto f = std::make_shared<EvalFlags>();
   auto o = std::make_shared<eval::FinetuneOptions>();
   auto fraction = std::make_shared<double>(0.01);
-  auto milestones = std::make_shared<std::string>("12,16");
   add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
   cmd->add_option("--label-fraction", *fraction, "Labelled fraction of the training split, balanced per class")
-      ->capture_default_str();
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--epochs", o->epochs, "Epochs")->capture_default_str();
   cmd->add_option("--lr-backbone", o->lr_backbone, "Learning rate of the pretrained layers")->capture_default_str();
   cmd->add_option("--lr-head", o->lr_head, "Learning rate of the new classifier")->capture_default_str();
   cmd->add_option("--wd", o->weight_decay, "Weight decay")->capture_default_str();
-  cmd->add_option("--schedule", *milestones, "Step milestones (x0.2 at each)")->capture_default_str();
+  cmd->add_option("--schedule", o->milestones, "Step milestones (x0.2 at each)")
+      ->delimiter(',')->check(CLI::PositiveNumber)->default_str("12,16");
   cmd->add_option("--train-batch", o->batch_size, "Images per SGD step")->capture_default_str();
   cmd->add_option("--aug", o->augmentation, "Training augmentation: crop-flip, mocov1, mocov2")->capture_default_str();
-  cmd->callback([f, o, fraction, milestones] {
+  cmd->callback([f, o, fraction] {
     PROTOCLR_CHECK(*fraction > 0 && *fraction <= 1, "--label-fraction must be in (0, 1], got ", *fraction);
     auto s = make_eval_setup(*f, Splits::kTrainTest);
     const int64_t labelled = std::max<int64_t>(
         static_cast<int64_t>(s.train->classes().size()),
         static_cast<int64_t>(std::llround(*fraction * static_cast<double>(s.train->size()))));
     auto subset = data::balanced_subset(s.train, labelled, f->seed);
-    o->milestones = train::parse_int_list(*milestones, "--schedule");
     o->image_size = s.extract.image_size;
     o->workers = f->workers;
     o->channels_last = f->channels_last;
@@ -171,25 +165,25 @@ void add_svm(CLI::App* eval) {
   auto* cmd = eval->add_subcommand("svm", "Linear SVMs (LIBLINEAR) on frozen pooled features; low-shot with --low-shot");
   auto f = std::make_shared<EvalFlags>();
   auto o = std::make_shared<eval::SvmOptions>();
-  auto costs = std::make_shared<std::string>();
-  auto select = std::make_shared<std::string>("cv");
-  auto shots = std::make_shared<std::string>();
+  auto shots = std::make_shared<std::vector<int64_t>>();
   auto runs = std::make_shared<int>(5);
   auto ignore_difficult = std::make_shared<bool>(false);
   add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
-  cmd->add_option("--cost", *costs, "Costs C to sweep, e.g. 0.01,0.1,1,10 (default: the reference's 26 from 1e-7 to 100)");
-  cmd->add_option("--cost-select", *select, "cv (k-fold cross-validation on the training split) or test-max (the reference)")
-      ->capture_default_str();
+  cmd->add_option("--cost", o->costs, "Costs C to sweep, e.g. 0.01,0.1,1,10 (default: the reference's 26 from 1e-7 to 100)")
+      ->delimiter(',')->check(CLI::PositiveNumber);
+  const std::map<std::string, eval::CostSelection> selections = {{"cv", eval::CostSelection::kCrossValidation},
+                                                                 {"test-max", eval::CostSelection::kTestMax}};
+  cmd->add_option("--cost-select", o->selection, "cv (k-fold cross-validation on the training split) or test-max (the reference)")
+      ->transform(CLI::CheckedTransformer(selections))->default_str("cv");
   cmd->add_option("--folds", o->folds, "Cross-validation folds")->capture_default_str();
   cmd->add_option("--positive-weight", o->positive_weight, "Class weight of the positives (multi-label)")
       ->capture_default_str();
   cmd->add_flag("--ignore-difficult", *ignore_difficult,
                 "VOC: leave difficult objects out (VOC devkit) instead of counting them as negatives (reference)");
-  cmd->add_option("--low-shot", *shots, "k training images per class, e.g. 1,2,4,8,16 (default: all)");
-  cmd->add_option("--runs", *runs, "Low-shot draws per k (different seeds)")->capture_default_str();
-  cmd->callback([f, o, costs, select, shots, runs, ignore_difficult] {
-    if (!costs->empty()) o->costs = eval::parse_costs(*costs);
-    o->selection = eval::parse_cost_selection(*select);
+  cmd->add_option("--low-shot", *shots, "k training images per class, e.g. 1,2,4,8,16 (default: all)")
+      ->delimiter(',')->check(CLI::PositiveNumber);
+  cmd->add_option("--runs", *runs, "Low-shot draws per k (different seeds)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->callback([f, o, shots, runs, ignore_difficult] {
     if (*ignore_difficult) o->difficult = eval::DifficultPolicy::kIgnore;
     o->seed = f->seed;
     o->threads = f->threads;
@@ -218,9 +212,7 @@ void add_svm(CLI::App* eval) {
                      {"per_cost", per_cost}, {"per_class_ap", r.per_class_ap}, {"train_samples", r.train_samples},
                      {"test_samples", r.test_samples}, {"seconds", r.seconds}};
     } else {
-      const auto k = eval::parse_shots(*shots);
-      PROTOCLR_CHECK(*runs > 0, "--runs must be positive, got ", *runs);
-      const auto r = eval::svm_low_shot(bank.features, train_targets, test.features, test_targets, k, *runs, *o);
+      const auto r = eval::svm_low_shot(bank.features, train_targets, test.features, test_targets, *shots, *runs, *o);
       report.title = "eval svm: low-shot, " + std::to_string(*runs) + " runs per k, " + std::to_string(r.classes) +
                      " classes, " + std::to_string(o->costs.size()) + " costs";
       nlohmann::ordered_json rows = nlohmann::json::array();
@@ -254,17 +246,15 @@ void add_tsne(CLI::App* eval) {
   auto color_by = std::make_shared<std::string>("class");
   auto clusters = std::make_shared<int64_t>(10);
   add_eval_flags(cmd, *f, Splits::kOne, "embedding");
-  cmd->add_option("--max-points", *max_points, "Images drawn (a class-balanced, seeded subset)")->capture_default_str();
+  cmd->add_option("--max-points", *max_points, "Images drawn (a class-balanced, seeded subset)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--perplexity", o->perplexity, "t-SNE perplexity")->capture_default_str();
   cmd->add_option("--iterations", o->iterations, "Gradient steps")->capture_default_str();
   cmd->add_option("--out", *out, "PNG file")->capture_default_str();
   cmd->add_option("--color-by", *color_by, "class, or cluster (k-means; the default for unlabeled data)")
-      ->capture_default_str();
+      ->check(CLI::IsMember({"class", "cluster"}))->capture_default_str();
   cmd->add_option("--k", *clusters, "Clusters for --color-by cluster")->capture_default_str();
   cmd->callback([f, o, max_points, out, color_by, clusters] {
-    PROTOCLR_CHECK(*max_points > 0, "--max-points must be positive, got ", *max_points);
-    PROTOCLR_CHECK(*color_by == "class" || *color_by == "cluster", "unknown --color-by '", *color_by,
-                   "' (use class or cluster)");
     auto s = make_eval_setup(*f, Splits::kOne);
     if (static_cast<int64_t>(s.test->size()) > *max_points) s.test = data::balanced_subset(s.test, *max_points, f->seed);
     const auto features = extract(s, s.test, "data");
@@ -280,12 +270,12 @@ void add_tsne(CLI::App* eval) {
       colours = cluster::kmeans_train(features.features, k).assignments;
       names.clear();
     }
-    eval::ScatterOptions so;
+    plot::ScatterOptions so;
     so.title = "t-SNE of " + f->layer + " features: " + s.net.config.arch + ", " +
                (s.net.random_init ? std::string("random init") : "epoch " + std::to_string(s.net.epoch)) + ", " +
                std::to_string(features.features.size(0)) + " images";
     if (!by_class) so.fallback_name = "cluster ";
-    data::write_png(*out, eval::scatter_plot(r.embedding, colours, names, so));
+    plot::write_png(*out, plot::scatter_plot(r.embedding, colours, names, so));
     EvalReport report("eval tsne: perplexity " + number(r.perplexity) + ", " + std::to_string(r.iterations) +
                       " iterations (" + (r.barnes_hut ? "Barnes-Hut" : "exact") + ")");
     report.add("picture", *out);

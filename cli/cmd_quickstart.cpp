@@ -3,14 +3,14 @@
 
 #include "commands.h"
 #include "protoclr/core/progress.h"
-#include "protoclr/train/quickstart.h"
+#include "protoclr/recipes/quickstart.h"
 
 namespace protoclr::cli {
 
 void add_quickstart_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "quickstart", "Train pcl-v2 on the built-in Fashion-MNIST for a few minutes, then compare with random init");
-  auto o = std::make_shared<train::QuickstartOptions>();
+  auto o = std::make_shared<recipes::QuickstartOptions>();
   cmd->add_option("--data", o->data, "Dataset (default: built-in Fashion-MNIST)");
   cmd->add_option("--out", o->out, "Run folder")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Compute threads (0 = all)");
@@ -21,7 +21,7 @@ void add_quickstart_command(CLI::App& app) {
   cmd->add_option("--bf16", o->bf16, "bf16 autocast (true/false)")->capture_default_str();
   cmd->callback([o] {
     set_threads(o->threads);
-    const auto r = train::run_quickstart(*o);
+    const auto r = recipes::run_quickstart(*o);
     std::printf("\nquickstart: pcl-v2, %s%s, %lld epochs on %lld training images, %s\n", r.config.arch.c_str(),
                 r.config.cifar_stem ? " (CIFAR stem)" : "", static_cast<long long>(r.config.epochs),
                 static_cast<long long>(r.config.limit), format_duration(r.seconds).c_str());

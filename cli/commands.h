@@ -1,6 +1,10 @@
 #pragma once
 // Each command registers its flags on the shared CLI11 app and sets its callback; commands
 // only parse flags into the library's options structs and call the library.
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 namespace protoclr::cli {
@@ -13,6 +17,11 @@ void add_eval_command(CLI::App& app);
 void add_plot_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+
+/// --schedule: "cosine" sets `schedule` to cosine; step milestones "120,160" set it to step
+/// and fill `milestones` (positive integers, checked by CLI11).
+CLI::Option* add_schedule_option(CLI::App* cmd, std::string& schedule, std::vector<int64_t>& milestones,
+                                 const std::string& help);
 
 /// Applies --threads (0 = all hardware threads) to LibTorch and OpenMP (faiss).
 void set_threads(int threads);

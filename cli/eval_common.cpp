@@ -14,7 +14,8 @@ void add_eval_flags(CLI::App* cmd, EvalFlags& f, Splits splits, const std::strin
   f.layer = default_layer;
   cmd->add_option("--checkpoint", f.checkpoint, "protoclr checkpoint (run folder or file; see `protoclr import`)");
   cmd->add_flag("--random-init", f.random_init, "Evaluate the same architecture untrained (seeded by --seed)");
-  cmd->add_option("--encoder", f.encoder, "query (encoder_q, as the published evaluation) or key")->capture_default_str();
+  cmd->add_option("--encoder", f.encoder, "query (encoder_q, as the published evaluation) or key")
+      ->check(CLI::IsMember({"query", "key"}))->capture_default_str();
   cmd->add_option("--arch", f.arch, "With --random-init and no --checkpoint: resnet18, resnet34 or resnet50")
       ->capture_default_str();
   cmd->add_flag("--cifar-stem", f.cifar_stem, "With --random-init and no --checkpoint: 3x3 stride-1 stem");
@@ -32,9 +33,10 @@ void add_eval_flags(CLI::App* cmd, EvalFlags& f, Splits splits, const std::strin
     cmd->add_option("--limit", f.limit, "Class-balanced subset of about N images (0 = all)");
   }
   cmd->add_option("--layer", f.layer, "pool (backbone output) or embedding (normalised head output)")
-      ->capture_default_str();
+      ->check(CLI::IsMember({"pool", "embedding"}))->capture_default_str();
   cmd->add_option("--image-size", f.image_size, "Evaluation crop size (0 = the checkpoint's training size)");
-  cmd->add_option("--batch-size", f.batch_size, "Images per forward pass when extracting")->capture_default_str();
+  cmd->add_option("--batch-size", f.batch_size, "Images per forward pass when extracting")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--workers", f.workers, "Loader threads (0 = all)");
   cmd->add_option("--threads", f.threads, "Compute threads (0 = all)");
   cmd->add_option("--device", f.device, "cpu or cuda[:N]")->capture_default_str();
@@ -74,12 +76,12 @@ EvalSetup make_eval_setup(const EvalFlags& f, Splits splits) {
   set_threads(f.threads);
   EvalSetup s;
   s.device = torch::Device(f.device);
-  const auto role = train::parse_encoder_role(f.encoder);
+  const auto role = f.encoder == "key" ? eval::EncoderRole::kKey : eval::EncoderRole::kQuery;
   if (!f.checkpoint.empty()) {
-    s.net = train::load_encoder(f.checkpoint, role, f.random_init, f.seed);
+    s.net = eval::load_encoder(f.checkpoint, role, f.random_init, f.seed);
   } else {
     PROTOCLR_CHECK(f.random_init, "give --checkpoint (a run folder or checkpoint file), or --random-init");
-    s.net = train::random_encoder(model::EncoderOptions{f.arch, f.cifar_stem, 128, true}, f.seed);
+    s.net = eval::random_encoder(model::EncoderOptions{f.arch, f.cifar_stem, 128, true}, f.seed);
   }
   s.net.encoder->to(s.device);
   if (f.channels_last) model::to_channels_last(*s.net.encoder);
@@ -107,7 +109,7 @@ EvalSetup make_eval_setup(const EvalFlags& f, Splits splits) {
     s.header["data"] = describe(path, f.test_split, *s.test);
   }
 
-  s.extract.layer = eval::parse_feature_layer(f.layer);
+  s.extract.layer = f.layer == "pool" ? features::FeatureLayer::kPool : features::FeatureLayer::kEmbedding;
   s.extract.image_size = f.image_size > 0 ? f.image_size : s.net.config.image_size;
   s.extract.batch_size = f.batch_size;
   s.extract.workers = f.workers;
@@ -128,10 +130,10 @@ EvalSetup make_eval_setup(const EvalFlags& f, Splits splits) {
   return s;
 }
 
-eval::Features extract(EvalSetup& s, const std::shared_ptr<data::Dataset>& dataset, const std::string& what) {
+features::DatasetFeatures extract(EvalSetup& s, const std::shared_ptr<data::Dataset>& dataset, const std::string& what) {
   auto options = s.extract;
   options.progress_label = "features (" + what + ")";
-  return eval::extract_features(s.net.encoder, dataset, options);
+  return features::extract_features(s.net.encoder, dataset, options);
 }
 
 std::string percent(double value) { return fixed(value, 2) + "%"; }

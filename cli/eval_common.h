@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "protoclr/data/dataset.h"
-#include "protoclr/eval/features.h"
-#include "protoclr/train/checkpoint.h"
+#include "protoclr/features/extract.h"
+#include "protoclr/eval/encoder.h"
 
 namespace protoclr::cli {
 
@@ -44,18 +44,18 @@ void add_eval_flags(CLI::App* cmd, EvalFlags& f, Splits splits, const std::strin
 
 /// Everything resolved: the network on its device, the datasets, the extraction options.
 struct EvalSetup {
-  train::LoadedEncoder net;
+  eval::LoadedEncoder net;
   torch::Device device = torch::kCPU;
   std::shared_ptr<data::Dataset> train;  ///< null for Splits::kOne
   std::shared_ptr<data::Dataset> test;   ///< the only split for Splits::kOne
-  eval::ExtractOptions extract;          ///< layer, image size, batch, device...
+  features::ExtractOptions extract;          ///< layer, image size, batch, device...
   nlohmann::ordered_json header;         ///< network and data, for the JSON output
 };
 
 EvalSetup make_eval_setup(const EvalFlags& f, Splits splits);
 
 /// Features of `dataset` through the set-up's network (progress labelled `what`).
-eval::Features extract(EvalSetup& s, const std::shared_ptr<data::Dataset>& dataset, const std::string& what);
+features::DatasetFeatures extract(EvalSetup& s, const std::shared_ptr<data::Dataset>& dataset, const std::string& what);
 
 /// A result as printed: rows of (label, text) for the table; the JSON object holds the same
 /// figures as numbers.

@@ -5,7 +5,7 @@
 
 #include "commands.h"
 #include "protoclr/core/error.h"
-#include "protoclr/train/environment.h"
+#include "protoclr/run/environment.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"protoclr: Prototypical Contrastive Learning (PCL) in C++"};
@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   // What the numbers depend on, for bug reports and benchmark records.
   app.set_version_flag("--version", [] {
     std::string text = std::string("protoclr ") + PROTOCLR_VERSION;
-    const nlohmann::json environment = protoclr::train::runtime_environment();
+    const nlohmann::json environment = protoclr::run::runtime_environment();
     for (const auto& [key, value] : environment.items())
       text += "\n" + key + ": " + (value.is_string() ? value.get<std::string>() : value.dump());
     return text;

@@ -5,7 +5,7 @@
 #include "protoclr/core/progress.h"
 #include "protoclr/core/schedule.h"
 #include "protoclr/data/loader.h"
-#include "protoclr/eval/accuracy.h"
+#include "protoclr/features/accuracy.h"
 #include "protoclr/model/autocast.h"
 #include "protoclr/model/memory_format.h"
 
@@ -52,7 +52,7 @@ FinetuneResult finetune(model::ResNet& network, std::shared_ptr<const data::Data
       static_cast<torch::optim::SGDOptions&>(sgd.param_groups()[g].options())
           .lr(learning_rate("step", base[g], epoch, o.epochs, o.milestones, o.gamma));
     network->train();
-    TopKAccuracy seen;
+    features::TopKAccuracy seen;
     double loss_sum = 0;
     int64_t batches = 0;
     loader.start_epoch(epoch);
@@ -87,7 +87,7 @@ FinetuneResult finetune(model::ResNet& network, std::shared_ptr<const data::Data
                            data::single_view_options(o.batch_size, o.workers, /*shuffle=*/false, o.channels_last));
   network->eval();
   torch::NoGradGuard no_grad;
-  TopKAccuracy accuracy;
+  features::TopKAccuracy accuracy;
   test_loader.start_epoch(0);
   while (auto batch = test_loader.next()) {
     torch::Tensor logits;

@@ -7,7 +7,7 @@
 #include "protoclr/core/progress.h"
 #include "protoclr/core/schedule.h"
 #include "protoclr/data/loader.h"
-#include "protoclr/eval/accuracy.h"
+#include "protoclr/features/accuracy.h"
 #include "protoclr/model/autocast.h"
 
 namespace protoclr::eval {
@@ -54,7 +54,7 @@ LinearProbeResult train_probe(int64_t dim, int64_t classes, int64_t train_sample
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     const double lr = learning_rate(o.schedule, o.lr, epoch, o.epochs, o.milestones);
     for (auto& group : sgd.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-    TopKAccuracy seen;
+    features::TopKAccuracy seen;
     double loss_sum = 0;
     int64_t batches = 0;
     feed(epoch, [&](torch::Tensor x, torch::Tensor y) {
@@ -83,7 +83,7 @@ LinearProbeResult train_probe(int64_t dim, int64_t classes, int64_t train_sample
   log::progress_done();
   fc->eval();
   torch::NoGradGuard no_grad;
-  TopKAccuracy test;
+  features::TopKAccuracy test;
   for (int64_t begin = 0; begin < test_features.size(0); begin += 4096) {
     const auto x = test_features.slice(0, begin, begin + 4096).to(o.device, torch::kFloat);
     test.add(fc->forward(x), test_labels.slice(0, begin, begin + 4096));

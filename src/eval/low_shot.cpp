@@ -63,21 +63,6 @@ LowShotSample low_shot_sample(const SvmTargets& targets, int64_t k, int64_t run,
   return sample_resolved(detail::resolve_targets(targets, rows, 0, "training"), rows, k, run, seed);
 }
 
-std::vector<int64_t> parse_shots(const std::string& text) {
-  std::vector<int64_t> shots;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    const bool digits = !item.empty() && item.size() <= 9 &&
-                        std::all_of(item.begin(), item.end(), [](unsigned char ch) { return std::isdigit(ch); });
-    PROTOCLR_CHECK(digits && std::stoll(item) > 0, "--low-shot must be a comma-separated list of positive integers "
-                   "(e.g. 1,2,4,8,16), got '", item, "' in '", text, "'");
-    shots.push_back(std::stoll(item));
-  }
-  PROTOCLR_CHECK(!shots.empty(), "--low-shot is empty: give shots such as 1,2,4,8,16");
-  return shots;
-}
-
 LowShotReport svm_low_shot(const torch::Tensor& train_features, const SvmTargets& train,
                            const torch::Tensor& test_features, const SvmTargets& test,
                            const std::vector<int64_t>& shots, int runs, const SvmOptions& options) {
@@ -90,6 +75,7 @@ LowShotReport svm_low_shot(const torch::Tensor& train_features, const SvmTargets
                  "low-shot SVM: train and test targets must both be single-label or both multi-label");
   PROTOCLR_CHECK(runs >= 1, "--runs must be at least 1, got ", runs);
   PROTOCLR_CHECK(!shots.empty(), "--low-shot is empty: give shots such as 1,2,4,8,16");
+  for (int64_t k : shots) PROTOCLR_CHECK(k >= 1, "--low-shot values must be positive, got ", k);
   const std::vector<double> costs = detail::checked_costs(options);
   const int64_t n = train_features.size(0);
   const detail::ResolvedTargets tr = detail::resolve_targets(train, n, 0, "training");

@@ -36,29 +36,6 @@ std::vector<double> default_svm_costs() {
   return costs;
 }
 
-std::vector<double> parse_costs(const std::string& text) {
-  std::vector<double> costs;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    double c = 0;
-    try {
-      c = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    PROTOCLR_CHECK(used > 0 && item.find_first_not_of(" \t", used) == std::string::npos && std::isfinite(c) && c > 0,
-                   "--cost must be a comma-separated list of positive numbers (e.g. 0.01,0.1,1), got '", item,
-                   "' in '", text, "'");
-    costs.push_back(c);
-  }
-  PROTOCLR_CHECK(!costs.empty(), "--cost is empty: give at least one positive cost (e.g. 0.5)");
-  std::sort(costs.begin(), costs.end());
-  costs.erase(std::unique(costs.begin(), costs.end()), costs.end());
-  return costs;
-}
-
 namespace detail {
 namespace {
 

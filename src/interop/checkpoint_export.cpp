@@ -3,7 +3,7 @@
 #include "protoclr/core/error.h"
 #include "protoclr/interop/torch_file.h"
 #include "protoclr/model/moco.h"
-#include "protoclr/train/checkpoint.h"
+#include "protoclr/run/checkpoint.h"
 
 namespace protoclr::interop {
 namespace {
@@ -37,21 +37,21 @@ ExportFormat parse_export_format(const std::string& name) {
 }
 
 ExportReport export_checkpoint(const std::string& checkpoint, const std::string& out, ExportFormat format) {
-  const std::string path = train::resolve_checkpoint(checkpoint);
-  const auto config = train::read_checkpoint_meta(path).config;
-  model::MoCo net = train::make_moco(config);
+  const std::string path = run::resolve_checkpoint(checkpoint);
+  const auto config = run::read_checkpoint_meta(path).config;
+  model::MoCo net(config.moco_options());
   std::vector<torch::Tensor> trainable = net->encoder_q->parameters();
   torch::optim::SGD sgd(trainable, torch::optim::SGDOptions(config.lr).momentum(config.momentum)
                                        .weight_decay(config.weight_decay));
-  train::CheckpointMeta meta;
+  run::CheckpointMeta meta;
   bool has_optimizer = true;
   try {
-    meta = train::load_checkpoint(path, net, &sgd, /*estep=*/nullptr);
+    meta = run::load_checkpoint(path, net, &sgd, /*estep=*/nullptr);
   } catch (const Error&) {
     // A checkpoint saved without optimiser state (not by `train` or `import`): weights only;
     // a real problem (missing file, other arch) fails again, with its message, just below.
     has_optimizer = false;
-    meta = train::load_checkpoint(path, net, /*optimizer=*/nullptr, /*estep=*/nullptr);
+    meta = run::load_checkpoint(path, net, /*optimizer=*/nullptr, /*estep=*/nullptr);
   }
 
   ExportReport report;

@@ -5,8 +5,8 @@
 
 #include "protoclr/core/error.h"
 #include "protoclr/model/moco.h"
-#include "protoclr/train/checkpoint.h"
-#include "protoclr/train/config.h"
+#include "protoclr/run/checkpoint.h"
+#include "protoclr/run/config.h"
 
 namespace protoclr::interop {
 namespace {
@@ -112,7 +112,7 @@ ImportReport import_checkpoint(const TorchFile& file, const std::string& name, c
                              : "no projection head in the file: fresh pcl-v2 MLP head (low_dim 128)");
   }
   report.preset = enc.mlp ? "pcl-v2" : "pcl-v1";
-  auto config = train::TrainConfig::from_preset(report.preset);
+  auto config = run::TrainConfig::from_preset(report.preset);
   auto queue = sd.find("queue");
   const bool has_queue = moco && queue != sd.end() && queue->second.dim() == 2;
   report.queue_size = has_queue ? queue->second.size(1) : config.queue_size;
@@ -199,10 +199,10 @@ ImportReport import_checkpoint(const TorchFile& file, const std::string& name, c
     ++report.momentum_buffers;
   }
 
-  train::CheckpointMeta meta;
+  run::CheckpointMeta meta;
   meta.config = config;
   meta.epoch = report.epoch;
-  train::save_checkpoint(out, net, &sgd, meta, /*estep=*/nullptr);
+  run::save_checkpoint(out, net, &sgd, meta, /*estep=*/nullptr);
   return report;
 }
 

@@ -1,42 +1,25 @@
 #include "protoclr/train/curves.h"
 
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <optional>
 
 #include <opencv2/core.hpp>
 
 #include "protoclr/core/error.h"
-#include "protoclr/data/png_writer.h"
-#include "protoclr/eval/plot.h"
+#include "protoclr/plot/png_writer.h"
+#include "protoclr/plot/plot.h"
+#include "protoclr/run/metrics.h"
 
 namespace protoclr::train {
 namespace fs = std::filesystem;
 
-std::vector<nlohmann::json> read_metrics(const std::string& run_dir) {
-  const fs::path path = fs::path(run_dir) / "metrics.jsonl";
-  std::ifstream in(path);
-  PROTOCLR_CHECK(in, "no metrics in '", run_dir, "' (", path.string(), " is missing: is it a run folder?)");
-  std::vector<nlohmann::json> out;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.empty()) continue;
-    try {
-      out.push_back(nlohmann::json::parse(line));
-    } catch (const std::exception&) {
-      throw Error(path.string() + ":" + std::to_string(n) + " is not a JSON line");
-    }
-  }
-  return out;
-}
-
 std::string write_training_curves(const std::string& run_dir) {
-  const auto records = read_metrics(run_dir);
+  const auto records = run::read_metrics(run_dir);
   PROTOCLR_CHECK(!records.empty(), "'", run_dir, "' has no finished epoch yet: nothing to plot");
   // One series per metric; epochs without it (warm-up has no Acc@Proto) leave a gap.
   auto series = [&](const std::string& key, const std::string& name) {
-    eval::LineSeries s{name, {}, {}};
+    plot::LineSeries s{name, {}, {}};
     bool any = false;
     for (const auto& r : records) {
       s.xs.push_back(r.value("epoch", 0.0));
@@ -44,28 +27,28 @@ std::string write_training_curves(const std::string& run_dir) {
       s.ys.push_back(has ? r[key].get<double>() : std::numeric_limits<double>::quiet_NaN());
       any = any || has;
     }
-    return any ? std::optional<eval::LineSeries>(s) : std::nullopt;
+    return any ? std::optional<plot::LineSeries>(s) : std::nullopt;
   };
-  std::vector<eval::LineSeries> loss, accuracy;
+  std::vector<plot::LineSeries> loss, accuracy;
   if (auto s = series("loss", "loss")) loss.push_back(*s);
   for (const auto& [key, name] : {std::pair<const char*, const char*>{"acc_inst", "Acc@Inst"},
                                   {"acc_proto", "Acc@Proto"}, {"knn_top1", "kNN top-1"}})
     if (auto s = series(key, name)) accuracy.push_back(*s);
   PROTOCLR_CHECK(!loss.empty(), "metrics of '", run_dir, "' hold no loss");
   const std::string run = fs::path(run_dir).lexically_normal().filename().string();
-  eval::LinePlotOptions o;
+  plot::LinePlotOptions o;
   o.title = "training loss: " + run;
   o.x_label = "epoch";
   o.y_label = "loss";
   o.height = 450;
-  cv::Mat picture = eval::line_plot(loss, o);
+  cv::Mat picture = plot::line_plot(loss, o);
   if (!accuracy.empty()) {
     o.title = "accuracy (%): " + run;
     o.y_label = "percent";
-    cv::vconcat(picture, eval::line_plot(accuracy, o), picture);
+    cv::vconcat(picture, plot::line_plot(accuracy, o), picture);
   }
   const std::string path = (fs::path(run_dir) / "curves.png").string();
-  data::write_png(path, picture);
+  plot::write_png(path, picture);
   return path;
 }
 

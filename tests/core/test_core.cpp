@@ -8,6 +8,7 @@
 #include "protoclr/core/fs.h"
 #include "protoclr/core/progress.h"
 #include "protoclr/core/rng.h"
+#include "protoclr/core/schedule.h"
 #include "support/temp_dir.h"
 
 using namespace protoclr;
@@ -62,4 +63,14 @@ TEST(Progress, DurationsAndJsonLines) {
   std::getline(in, b);
   EXPECT_EQ(a, "{\"epoch\":1}");
   EXPECT_EQ(b, "{\"epoch\":2}");
+}
+
+TEST(Schedule, CosineAndStep) {
+  EXPECT_DOUBLE_EQ(protoclr::learning_rate("cosine", 0.03, 0, 200, {}), 0.03);
+  EXPECT_NEAR(protoclr::learning_rate("cosine", 0.03, 100, 200, {}), 0.015, 1e-12);
+  EXPECT_NEAR(protoclr::learning_rate("step", 0.03, 119, 200, {120, 160}), 0.03, 1e-12);
+  EXPECT_NEAR(protoclr::learning_rate("step", 0.03, 120, 200, {120, 160}), 0.003, 1e-12);
+  EXPECT_NEAR(protoclr::learning_rate("step", 0.03, 199, 200, {120, 160}), 0.0003, 1e-12);
+  // The fine-tuning protocol decays by 0.2.
+  EXPECT_NEAR(protoclr::learning_rate("step", 0.01, 16, 20, {12, 16}, 0.2), 0.01 * 0.2 * 0.2, 1e-15);
 }

@@ -22,6 +22,7 @@
 #include "protoclr/core/error.h"
 #include "protoclr/data/dataset.h"
 #include "protoclr/data/image.h"
+#include "support/error_of.h"
 
 namespace protoclr::data {
 namespace {
@@ -186,16 +187,7 @@ Bytes read_all(const std::string& path) {
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-/// Runs f and returns the protoclr::Error message ("" when nothing was thrown).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test_support::error_of;
 
 // ---------------------------------------------------------------------------------------
 // Decoders

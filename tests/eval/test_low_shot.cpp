@@ -70,13 +70,6 @@ TEST(LowShot, MultiLabelDrawsOnlyPositivesAndKeepsRepeats) {
   }
 }
 
-TEST(LowShot, ParseShots) {
-  EXPECT_EQ(parse_shots("1,2,4,8,16"), (std::vector<int64_t>{1, 2, 4, 8, 16}));
-  EXPECT_THROW(parse_shots("1,0"), Error);
-  EXPECT_THROW(parse_shots("1,,2"), Error);
-  EXPECT_THROW(parse_shots("a"), Error);
-}
-
 TEST(LowShot, SeparableSetIsPerfectAndSelectionIsStated) {
   // Classes around 3 * e_c: even one image per class separates them.
   torch::manual_seed(21);

@@ -4,7 +4,6 @@
 
 #include "protoclr/core/error.h"
 #include "protoclr/data/dataset.h"
-#include "protoclr/eval/accuracy.h"
 #include "protoclr/eval/cluster_metrics.h"
 #include "protoclr/eval/finetune.h"
 #include "protoclr/eval/linear_probe.h"
@@ -24,24 +23,6 @@ void blobs(int64_t per_class, int64_t classes, int64_t dim, uint64_t seed, torch
 }
 
 }  // namespace
-
-TEST(TopKAccuracy, CountsTop1Top5AndSkipsUnlabeled) {
-  eval::TopKAccuracy acc;
-  // 6 classes; row 0 right at rank 1, row 1 right at rank 3, row 2 right at rank 6, row 3 unlabeled.
-  auto scores = torch::tensor({{9.f, 1.f, 2.f, 3.f, 4.f, 5.f},
-                               {1.f, 9.f, 8.f, 7.f, 2.f, 3.f},
-                               {6.f, 5.f, 4.f, 3.f, 2.f, 1.f},
-                               {1.f, 2.f, 3.f, 4.f, 5.f, 6.f}});
-  acc.add(scores, torch::tensor({0, 3, 5, -1}, torch::kLong));
-  EXPECT_EQ(acc.samples(), 3);
-  EXPECT_DOUBLE_EQ(acc.top1(), 100.0 / 3);
-  EXPECT_DOUBLE_EQ(acc.top5(), 200.0 / 3);
-  // Fewer than five classes: top-5 counts every class.
-  eval::TopKAccuracy two;
-  two.add(torch::tensor({{0.f, 1.f}}), torch::tensor({0}, torch::kLong));
-  EXPECT_DOUBLE_EQ(two.top1(), 0.0);
-  EXPECT_DOUBLE_EQ(two.top5(), 100.0);
-}
 
 TEST(LinearProbe, SeparableToySetIsLearnedPerfectly) {
   torch::Tensor x, y, tx, ty;

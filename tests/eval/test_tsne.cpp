@@ -11,6 +11,7 @@
 #include "protoclr/core/error.h"
 #include "protoclr/core/rng.h"
 #include "protoclr/eval/tsne.h"
+#include "protoclr/plot/plot.h"
 
 namespace {
 
@@ -166,5 +167,28 @@ TEST(Tsne, ConditionalProbabilitiesMatchScikitLearn) {
       if (pa[i][j] > 0) entropy -= pa[i][j] * std::log(pa[i][j]);
     }
     EXPECT_NEAR(std::exp(entropy), tsne_reference::kPerplexity, 1e-3);
+  }
+}
+
+TEST(Tsne, BlobsPictureShowsEveryCluster) {
+  const int64_t clusters = 6, per = 80, dim = 50;
+  torch::manual_seed(3);
+  const auto centres = torch::randn({clusters, dim}) * 3.0;
+  const auto labels = torch::arange(clusters * per, torch::kLong) % clusters;
+  const auto x = centres.index({labels}) + torch::randn({clusters * per, dim});
+  protoclr::eval::TsneOptions t;
+  t.show_progress = false;
+  const auto r = protoclr::eval::tsne(x, t);
+  protoclr::plot::ScatterOptions o;
+  o.title = "t-SNE of 6 Gaussian blobs (480 points, KL " + std::to_string(r.kl).substr(0, 5) + ")";
+  const cv::Mat img = protoclr::plot::scatter_plot(
+      r.embedding, labels, {"airplane", "automobile", "bird", "cat", "a rather long class name for a legend"}, o);
+  // Every cluster's colour is on the picture (the plot test checks the pixels in detail).
+  for (int c = 0; c < clusters; ++c) {
+    const cv::Vec3b colour = protoclr::plot::category_color(c);
+    int pixels = 0;
+    for (int y = 0; y < img.rows; ++y)
+      for (int x = 0; x < img.cols; ++x) pixels += img.at<cv::Vec3b>(y, x) == colour;
+    EXPECT_GT(pixels, 100) << c;
   }
 }

@@ -6,7 +6,7 @@
 #include "protoclr/core/error.h"
 #include "protoclr/interop/checkpoint_export.h"
 #include "protoclr/interop/checkpoint_import.h"
-#include "protoclr/train/checkpoint.h"
+#include "protoclr/run/checkpoint.h"
 #include "support/temp_dir.h"
 
 namespace protoclr::interop {
@@ -15,7 +15,7 @@ namespace {
 using test_support::TempDir;
 
 struct Saved {
-  train::TrainConfig config;
+  run::TrainConfig config;
   model::MoCo net{nullptr};
 };
 
@@ -23,7 +23,7 @@ struct Saved {
 /// SGD momentum buffers.
 Saved save_protoclr(const std::string& path, const std::string& arch, bool cifar, bool mlp, int64_t low_dim = 32) {
   Saved s;
-  s.config = train::TrainConfig::from_preset(mlp ? "pcl-v2" : "pcl-v1");
+  s.config = run::TrainConfig::from_preset(mlp ? "pcl-v2" : "pcl-v1");
   s.config.arch = arch;
   s.config.cifar_stem = cifar;
   s.config.mlp = mlp;
@@ -39,15 +39,15 @@ Saved save_protoclr(const std::string& path, const std::string& arch, bool cifar
   torch::optim::SGD sgd(params, torch::optim::SGDOptions(0.03).momentum(0.9).weight_decay(1e-4));
   for (auto& p : params) p.mutable_grad() = torch::randn_like(p);
   sgd.step();
-  train::CheckpointMeta meta{s.config, 7};
-  train::save_checkpoint(path, s.net, &sgd, meta, nullptr);
+  run::CheckpointMeta meta{s.config, 7};
+  run::save_checkpoint(path, s.net, &sgd, meta, nullptr);
   return s;
 }
 
 model::MoCo load_protoclr(const std::string& path) {
-  const auto c = train::read_checkpoint_meta(path).config;
+  const auto c = run::read_checkpoint_meta(path).config;
   model::MoCo net(model::MoCoOptions(model::EncoderOptions{c.arch, c.cifar_stem, c.low_dim, c.mlp}).queue_size(c.queue_size));
-  train::load_checkpoint(path, net, nullptr, nullptr);
+  run::load_checkpoint(path, net, nullptr, nullptr);
   return net;
 }
 
@@ -78,7 +78,7 @@ TEST(CheckpointConvert, PclExportImportExportIsBitExact) {
 
   auto reloaded = load_protoclr(b);
   EXPECT_TRUE(test_support::same_state(*saved.net, *reloaded));
-  EXPECT_EQ(train::read_checkpoint_meta(b).epoch, 7);
+  EXPECT_EQ(run::read_checkpoint_meta(b).epoch, 7);
 
   export_checkpoint(b, pcl2, ExportFormat::kPcl);
   const auto f1 = read_torch_file(pcl1), f2 = read_torch_file(pcl2);

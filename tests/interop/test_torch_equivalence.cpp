@@ -19,7 +19,7 @@
 #include "protoclr/interop/checkpoint_export.h"
 #include "protoclr/interop/checkpoint_import.h"
 #include "protoclr/core/blas.h"
-#include "protoclr/train/checkpoint.h"
+#include "protoclr/run/checkpoint.h"
 #include "support/temp_dir.h"
 
 namespace protoclr::interop {
@@ -97,9 +97,9 @@ std::map<std::string, torch::Tensor> read_io(const std::string& path) {
 }
 
 model::MoCo load_protoclr(const std::string& path) {
-  const auto c = train::read_checkpoint_meta(path).config;
+  const auto c = run::read_checkpoint_meta(path).config;
   model::MoCo net(model::MoCoOptions(model::EncoderOptions{c.arch, c.cifar_stem, c.low_dim, c.mlp}).queue_size(c.queue_size));
-  train::load_checkpoint(path, net, nullptr, nullptr);
+  run::load_checkpoint(path, net, nullptr, nullptr);
   net->eval();
   return net;
 }
@@ -213,14 +213,14 @@ TEST_P(ExportTorchvision, PythonReproducesProtoclrFeatures) {
   test_support::TempDir dir;
   // A protoclr-initialised model (not torchvision's weights) with non-trivial BN state.
   torch::manual_seed(5);
-  auto config = train::TrainConfig::from_preset("pcl-v2");
+  auto config = run::TrainConfig::from_preset("pcl-v2");
   config.arch = arch;
   config.cifar_stem = cifar;
   config.queue_size = 16;
   model::MoCo net(model::MoCoOptions(model::EncoderOptions{arch, cifar, config.low_dim, true}).queue_size(16));
   test_support::randomize_bn(*net->encoder_q, 21);
   const auto ckpt = (dir.path() / "ours.pt").string();
-  train::save_checkpoint(ckpt, net, nullptr, train::CheckpointMeta{config, 3}, nullptr);
+  run::save_checkpoint(ckpt, net, nullptr, run::CheckpointMeta{config, 3}, nullptr);
 
   const auto tv = (dir.path() / "backbone.pth").string();
   export_checkpoint(ckpt, tv, ExportFormat::kTorchvision);

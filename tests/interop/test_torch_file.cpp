@@ -9,6 +9,7 @@
 
 #include "protoclr/core/error.h"
 #include "protoclr/interop/torch_file.h"
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 namespace protoclr::interop {
@@ -42,20 +43,7 @@ std::string zip_file(const std::string& pickle) {
   return out;
 }
 
-/// The message of the protoclr::Error `fn` throws ("" and a test failure if none).
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a protoclr::Error: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
+using test_support::error_of;
 
 c10::IValue sample_value() {
   torch::manual_seed(1);

@@ -28,10 +28,6 @@ struct LowShotSample {
 /// positives.
 LowShotSample low_shot_sample(const SvmTargets& targets, int64_t k, int64_t run, uint64_t seed);
 
-/// "1,2,4,8,16" -> {1, 2, 4, 8, 16}; throws Error naming --low-shot on anything but positive
-/// integers.
-std::vector<int64_t> parse_shots(const std::string& text);
-
 struct LowShotFigure {
   int64_t shots = 0;                 ///< k
   double mean = 0;                   ///< mean over runs of the test metric, percent

@@ -37,10 +37,6 @@ std::string cost_selection_name(CostSelection selection);
 /// 0.5^19 that `svm_helper.parse_cost_list` appends), ascending: 26 costs from 1e-7 to 100.
 /// (PCL's own `--cost` default is the single cost 0.5.)
 std::vector<double> default_svm_costs();
-/// Parses `--cost` ("0.1,1,10"): positive numbers, returned sorted and without repeats;
-/// throws Error naming --cost otherwise.
-std::vector<double> parse_costs(const std::string& text);
-
 struct SvmOptions {
   std::vector<double> costs = default_svm_costs();  ///< C values swept (each > 0)
   CostSelection selection = CostSelection::kCrossValidation;  ///< how the reported cost is chosen

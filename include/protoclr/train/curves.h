@@ -2,15 +2,8 @@
 /// Training curves of a run folder, drawn from its metrics.jsonl: the trainer redraws them
 /// after every epoch, `protoclr plot RUN` on demand.
 #include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace protoclr::train {
-
-/// Every line of RUN/metrics.jsonl, in order; throws Error naming the file and line when one
-/// is not JSON.
-std::vector<nlohmann::json> read_metrics(const std::string& run_dir);
 
 /// Writes RUN/curves.png: the loss per epoch above, the accuracies per epoch below (Acc@Inst,
 /// Acc@Proto and, when the run had a kNN monitor, kNN top-1). Returns the file's path;

@@ -1,27 +1,175 @@
 #pragma once
-/// The PCL EM loop (Algorithm 1 of the paper) on one process: warm-up epochs of InfoNCE,
-/// then every epoch an E-step (momentum features -> k-means at each K -> prototypes and
-/// concentrations) followed by ProtoNCE training (M-step). MoCo presets skip the E-step.
+/// The PCL EM loop (Algorithm 1 of the paper) as named phases over one owner of the run's
+/// state:
+///   Trainer(config)     set up the run: data, model, optimiser, resumed state, run folder;
+///   e_step(epoch)       cluster the momentum features at every granularity -> the levels;
+///   train_epoch(...)    the M-step: one epoch of ProtoNCE (InfoNCE during warm-up);
+///   finish_epoch(...)   the epoch's record, the kNN monitor, the collapse warning, the
+///                       checkpoint.
+/// run() chains them for every epoch left. MoCo presets never run the E-step.
+#include <cstdint>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
-#include "protoclr/train/config.h"
+#include "protoclr/cluster/e_step.h"
+#include "protoclr/cluster/prototype_sampler.h"
+#include "protoclr/core/progress.h"
+#include "protoclr/core/rng.h"
+#include "protoclr/data/dataset.h"
+#include "protoclr/features/extract.h"
+#include "protoclr/model/moco.h"
+#include "protoclr/run/config.h"
+#include "protoclr/train/seams.h"
 
 namespace protoclr::train {
 
-/// What a finished (or interrupted-and-resumed) run returns.
+/// One E-step granularity, ready for the M-step.
+struct PrototypeLevel {
+  torch::Tensor assignments;        ///< [N] int64 on the CPU: the prototype of every dataset row
+  torch::Tensor scaled_prototypes;  ///< [K, D] c / phi_c on the device (the logits q.c / phi_c of eq. (11))
+  cluster::NegativePrototypeSampler sampler;  ///< draws the r negatives; advances with every draw
+};
+
+/// What e_step returns.
+struct EStepOutput {
+  std::vector<PrototypeLevel> levels;  ///< M granularities; empty in warm-up and for MoCo presets
+  double seconds = 0;                  ///< the whole E-step
+  double feature_seconds = 0;          ///< embedding the training set (~0 when the kNN monitor already had)
+  double kmeans_seconds = 0;           ///< k-means and phi
+  nlohmann::json cluster_sizes = nlohmann::json::array();  ///< {"k", "largest", "smallest"} per level
+};
+
+/// One training step.
+struct StepOutput {
+  torch::Tensor loss;        ///< [] ProtoNCE, eq. (11), on the device (the caller decides when to read it)
+  double acc_inst = 0;       ///< % of rows whose positive key wins
+  double acc_proto = std::numeric_limits<double>::quiet_NaN();  ///< % of rows whose prototype wins; NaN without levels
+  torch::Tensor key_cosine;  ///< [] float64 mean pairwise cosine of the keys; undefined for B < 2
+  int64_t images = 0;        ///< B
+};
+
+/// What train_epoch returns: means over the epoch's steps.
+struct EpochStats {
+  double lr = 0;
+  double loss = 0;
+  double acc_inst = 0;
+  double acc_proto = std::numeric_limits<double>::quiet_NaN();  ///< NaN in warm-up and for MoCo
+  double key_cosine = std::numeric_limits<double>::quiet_NaN();  ///< NaN when no step had 2 images
+  int64_t steps = 0;
+  int64_t images = 0;
+  double seconds = 0;
+  double settled_img_per_s = std::numeric_limits<double>::quiet_NaN();  ///< after kSettleSteps; NaN if none
+  bool stopped = false;  ///< a stop request ended the epoch before its last step
+};
+
+/// Steps of every epoch not counted in settled_img_per_s (allocator and kernel set-up): the
+/// convention of the side-by-side reference, which times from its third step.
+inline constexpr int64_t kSettleSteps = 2;
+
+/// What a finished (or stopped) run returns.
 struct TrainResult {
   std::string run_dir;
   int64_t epochs_done = 0;
   nlohmann::json last_metrics;  ///< the last line of metrics.jsonl
+  bool stopped = false;         ///< a stop request ended the run early
 };
 
-/// Trains with `config` (validated here), writing OUT/metrics.jsonl, OUT/config.json and
-/// OUT/checkpoint.pt. With `resume` (a run folder or checkpoint), continues that run: its
-/// saved configuration is used, except `epochs`, which the caller may raise.
-TrainResult train(TrainConfig config, const std::string& resume = "");
+/// Everything a run owns between phases, in one place, so no phase keeps state of its own.
+struct RunState {
+  run::TrainConfig config;
+  torch::Device device = torch::kCPU;
+  std::shared_ptr<const data::Dataset> dataset;  ///< training images
+  std::shared_ptr<const data::Dataset> val;      ///< kNN monitor images; null without --val
+  model::MoCo moco{nullptr};
+  std::unique_ptr<torch::optim::SGD> optimizer;  ///< over encoder_q's parameters
+  std::shared_ptr<Collectives> collectives;
+  std::unique_ptr<model::KeyBatchShuffle> key_shuffle;
+  std::unique_ptr<BatchFeed> feed;               ///< two augmented views per image, on the device
+  int64_t epochs_done = 0;                       ///< finished epochs: where a resumed run starts
+  std::optional<cluster::EStepResult> estep;     ///< the last E-step; saved with checkpoints
+  /// Momentum-encoder features of the training set. Valid until the next training step: the
+  /// kNN monitor at the end of epoch e and the E-step of epoch e + 1 share them.
+  std::optional<features::DatasetFeatures> key_features;
+  JsonLinesWriter metrics;                       ///< RUN/metrics.jsonl
+  bool warned_few_negatives = false;
+};
+
+/// What a caller can plug into a run beyond its configuration.
+struct TrainerHooks {
+  std::shared_ptr<Collectives> collectives;  ///< null: one process
+  /// Asked before every step; true ends the epoch and the run there (preemption).
+  std::function<bool()> stop_requested;
+  /// After every finished epoch (record written, checkpoint saved when due).
+  std::function<void(const RunState& state, const nlohmann::json& record)> after_epoch;
+};
+
+/// The E-step settings of a configuration (K, iterations, restarts, seed, eq. (12) constants).
+cluster::EStepOptions e_step_options(const run::TrainConfig& config);
+/// How the E-step and the kNN monitor embed a dataset: centre crops at the training size
+/// through a network in eval mode, L2-normalised head output.
+features::ExtractOptions key_feature_options(const run::TrainConfig& config, torch::Device device);
+
+class Trainer {
+ public:
+  /// Phase 1, set up the run. `config` must be complete (run::resolve_config builds one);
+  /// it is validated here, and data paths and K are checked before any model is built.
+  /// `resume` (a run folder or checkpoint) restores weights, optimiser, queue, the last
+  /// E-step and the epoch; else `config.init` (if set) restores weights and queue only.
+  explicit Trainer(run::TrainConfig config, const std::string& resume = "", TrainerHooks hooks = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  /// Runs the epochs left: for each, e_step, train_epoch, finish_epoch.
+  TrainResult run();
+
+  /// Phase 2, the E-step of `epoch` (0-based; Algorithm 1): momentum features of the
+  /// training set -> k-means at every K -> prototypes and phi (eq. (12)). No levels in
+  /// warm-up (epoch < warmup_epochs) and for MoCo presets.
+  EStepOutput e_step(int64_t epoch);
+  /// Phase 3, the M-step of `epoch`: sets its learning rate, then steps through the epoch's
+  /// batches until its end, max_steps, or a stop request.
+  EpochStats train_epoch(int64_t epoch, std::vector<PrototypeLevel>& levels);
+  /// One SGD step on `batch`: ProtoNCE over the instance logits and one set of prototype
+  /// logits per level, then the momentum update (before the keys, as the reference) and
+  /// the enqueue of the gathered keys. `rng` drives the key shuffle and the negatives.
+  StepOutput train_step(const DeviceBatch& batch, std::vector<PrototypeLevel>& levels, Rng& rng);
+  /// Phase 4: writes the epoch's record (metrics.jsonl, curves.png), runs the kNN monitor
+  /// when due, warns on collapse, saves the checkpoint when due. Returns the record.
+  nlohmann::json finish_epoch(int64_t epoch, const EStepOutput& estep, const EpochStats& stats);
+
+  /// Momentum-encoder features of the training set (cached until the next step).
+  const features::DatasetFeatures& key_features();
+  /// Saves the checkpoint of the finished epochs (atomically) into the run folder.
+  void save_checkpoint();
+
+  RunState& state() { return state_; }
+  const RunState& state() const { return state_; }
+
+ private:
+  void open_data();
+  void build_model();
+  void restore(const std::string& resume);
+  void start_run_folder();
+  std::vector<torch::Tensor> prototype_logits(const torch::Tensor& q, std::vector<PrototypeLevel>& levels,
+                                              const torch::Tensor& index, Rng& rng);
+  nlohmann::json knn_monitor();
+
+  RunState state_;
+  TrainerHooks hooks_;
+};
+
+/// Trains `config` (complete, see Trainer), optionally resuming: Trainer(...).run().
+TrainResult train(const run::TrainConfig& config, const std::string& resume = "");
+
+/// What `protoclr train` does: resolves the request (run::resolve_config), then trains.
+TrainResult train(const run::RunRequest& request);
 
 }  // namespace protoclr::train

@@ -1,0 +1,27 @@
+// --schedule, shared by `train` and `eval linear`: "cosine", or step milestones "120,160".
+#include "commands.h"
+
+namespace protoclr::cli {
+
+CLI::Option* add_schedule_option(CLI::App* cmd, std::string& schedule, std::vector<int64_t>& milestones,
+                                 const std::string& help) {
+  auto parse = [&schedule, &milestones](const std::vector<std::string>& parts) {
+    if (parts.size() == 1 && parts[0] == "cosine") {
+      schedule = "cosine";
+      return;
+    }
+    schedule = "step";
+    milestones.clear();
+    for (const auto& part : parts) {
+      int64_t epoch = 0;
+      if (part == "cosine" || !CLI::detail::lexical_cast(part, epoch))
+        throw CLI::ValidationError("--schedule", "give cosine alone, or step milestones such as 120,160");
+      milestones.push_back(epoch);
+    }
+  };
+  return cmd->add_option_function<std::vector<std::string>>("--schedule", parse, help)
+      ->delimiter(',')
+      ->check(CLI::IsMember({"cosine"}) | (CLI::TypeValidator<int64_t>() & CLI::PositiveNumber));
+}
+
+}  // namespace protoclr::cli

@@ -1,0 +1,50 @@
+#include "protoclr/features/extract.h"
+
+#include "protoclr/core/error.h"
+#include "protoclr/model/autocast.h"
+#include "protoclr/core/log.h"
+#include "protoclr/core/progress.h"
+#include "protoclr/data/loader.h"
+
+namespace protoclr::features {
+
+DatasetFeatures extract_features(model::ResNet& encoder, std::shared_ptr<const data::Dataset> dataset,
+                          const ExtractOptions& options) {
+  data::Loader loader(dataset, data::Augmentation(data::AugmentOptions::eval(options.image_size)),
+                      data::single_view_options(options.batch_size, options.workers, /*shuffle=*/false,
+                                                options.channels_last));
+
+  const bool was_training = encoder->is_training();
+  encoder->eval();
+  torch::NoGradGuard no_grad;
+  const int64_t n = static_cast<int64_t>(dataset->size());
+  DatasetFeatures out;
+  out.labels = torch::full({n}, -1, torch::kLong);
+  Throughput meter(n);
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    auto x = batch->views[0].to(options.device, /*non_blocking=*/true);
+    torch::Tensor f;
+    {
+      model::AutocastGuard autocast(options.bf16, options.device);
+      f = options.layer == FeatureLayer::kPool ? encoder->features(x) : encoder->forward(x);
+    }
+    f = f.to(torch::kFloat);
+    if (options.layer == FeatureLayer::kEmbedding)
+      f = torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().dim(1));
+    f = f.to(torch::kCPU);
+    if (!out.features.defined()) out.features = torch::zeros({n, f.size(1)}, torch::kFloat);
+    out.features.index_copy_(0, batch->index, f);
+    out.labels.index_copy_(0, batch->index, batch->label);
+    meter.add(batch->index.size(0));
+    log::progress(detail::concat(options.progress_label, " ", meter.done(), "/", n, "  ",
+                                 static_cast<int64_t>(meter.per_second()), " img/s  ETA ",
+                                 format_duration(meter.eta_seconds())));
+  }
+  log::progress_done();
+  if (was_training) encoder->train();
+  out.seconds = meter.seconds();
+  return out;
+}
+
+}  // namespace protoclr::features

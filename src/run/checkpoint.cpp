@@ -1,0 +1,158 @@
+#include "protoclr/run/checkpoint.h"
+
+#include <filesystem>
+
+#include "protoclr/core/error.h"
+#include "protoclr/core/fs.h"
+
+namespace protoclr::run {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kMagic = "protoclr-checkpoint";
+
+std::string meta_json(const CheckpointMeta& meta) {
+  return nlohmann::json{{"magic", kMagic}, {"format_version", meta.format_version},
+                        {"epoch", meta.epoch}, {"config", meta.config.to_json()}}
+      .dump();
+}
+
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  PROTOCLR_CHECK(fs::is_regular_file(path), "checkpoint '", path, "' does not exist (check --resume / --checkpoint)");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error("cannot read checkpoint '" + path + "': not a protoclr checkpoint or truncated (" +
+                std::string(e.what_without_backtrace()).substr(0, 120) + ")");
+  }
+  return archive;
+}
+
+CheckpointMeta parse_meta(torch::serialize::InputArchive& archive, const std::string& path) {
+  c10::IValue value;
+  PROTOCLR_CHECK(archive.try_read("protoclr_meta", value) && value.isString(), "'", path,
+                 "' is not a protoclr checkpoint (for PyTorch files use `protoclr import`)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(value.toStringRef());
+  } catch (const std::exception&) {
+    throw Error("checkpoint '" + path + "' has corrupt metadata");
+  }
+  PROTOCLR_CHECK(j.value("magic", "") == kMagic, "'", path, "' is not a protoclr checkpoint");
+  CheckpointMeta meta;
+  meta.format_version = j.value("format_version", 1);
+  meta.epoch = j.value("epoch", int64_t{0});
+  meta.config = TrainConfig::from_json(j.at("config"));
+  return meta;
+}
+
+/// Copies the archive's tensors into the module, naming the key and both shapes on a mismatch.
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path) {
+  torch::NoGradGuard no_grad;
+  auto copy = [&](const std::string& key, torch::Tensor& target, bool is_buffer) {
+    torch::Tensor value;
+    PROTOCLR_CHECK(archive.try_read(key, value, is_buffer), "checkpoint '", path, "' has no tensor '", key,
+                   "' (was it written for another --arch or head?)");
+    PROTOCLR_CHECK(value.sizes() == target.sizes(), "checkpoint '", path, "': '", key, "' has shape ",
+                   value.sizes(), " but the model expects ", target.sizes(), " (check --arch, --low-dim, --mlp)");
+    target.copy_(value);
+  };
+  for (auto& item : module.named_parameters(/*recurse=*/true)) copy(item.key(), item.value(), false);
+  for (auto& item : module.named_buffers(/*recurse=*/true)) copy(item.key(), item.value(), true);
+}
+
+}  // namespace
+
+std::string checkpoint_path(const std::string& run_dir) { return (fs::path(run_dir) / "checkpoint.pt").string(); }
+
+std::string resolve_checkpoint(const std::string& dir_or_file) {
+  if (fs::is_directory(dir_or_file)) {
+    const auto path = checkpoint_path(dir_or_file);
+    PROTOCLR_CHECK(fs::is_regular_file(path), "no checkpoint.pt in '", dir_or_file,
+                   "' (the run saved none yet; check --save-every)");
+    return path;
+  }
+  PROTOCLR_CHECK(fs::is_regular_file(dir_or_file), "checkpoint '", dir_or_file, "' does not exist");
+  return dir_or_file;
+}
+
+void save_checkpoint(const std::string& path, model::MoCo& model, torch::optim::Optimizer* optimizer,
+                     const CheckpointMeta& meta, const cluster::EStepResult* estep) {
+  torch::serialize::OutputArchive archive;
+  archive.write("protoclr_meta", c10::IValue(meta_json(meta)));
+  for (const auto& item : model->named_parameters(true)) archive.write(item.key(), item.value().detach().cpu());
+  for (const auto& item : model->named_buffers(true)) archive.write(item.key(), item.value().cpu(), /*is_buffer=*/true);
+  if (optimizer) {
+    torch::serialize::OutputArchive opt;
+    optimizer->save(opt);
+    archive.write("optimizer", opt);
+  }
+  if (estep) {
+    torch::serialize::OutputArchive levels;
+    levels.write("count", c10::IValue(static_cast<int64_t>(estep->levels.size())));
+    for (size_t m = 0; m < estep->levels.size(); ++m) {
+      const auto& level = estep->levels[m];
+      torch::serialize::OutputArchive one;
+      one.write("prototypes", level.prototypes.cpu());
+      one.write("assignments", level.assignments.cpu());
+      one.write("phi", level.phi.cpu());
+      one.write("counts", level.counts.cpu());
+      levels.write(std::to_string(m), one);
+    }
+    archive.write("estep", levels);
+  }
+  write_file_atomic(path, [&](const fs::path& tmp) { archive.save_to(tmp.string()); });
+}
+
+CheckpointMeta read_checkpoint_meta(const std::string& path) {
+  auto archive = open_archive(path);
+  return parse_meta(archive, path);
+}
+
+CheckpointMeta load_checkpoint(const std::string& path, model::MoCo& model, torch::optim::Optimizer* optimizer,
+                               std::optional<cluster::EStepResult>* estep) {
+  auto archive = open_archive(path);
+  auto meta = parse_meta(archive, path);
+  load_module(*model, archive, path);
+  if (optimizer) {
+    torch::serialize::InputArchive opt;
+    PROTOCLR_CHECK(archive.try_read("optimizer", opt), "checkpoint '", path, "' has no optimiser state");
+    optimizer->load(opt);
+    // Optimiser state comes back on the CPU; follow the parameters' device.
+    const auto device = model->parameters().front().device();
+    if (!device.is_cpu()) {
+      for (auto& group : optimizer->param_groups())
+        for (auto& p : group.params()) {
+          auto it = optimizer->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+          if (it == optimizer->state().end()) continue;
+          auto& sgd = static_cast<torch::optim::SGDParamState&>(*it->second);
+          if (sgd.momentum_buffer().defined()) sgd.momentum_buffer(sgd.momentum_buffer().to(device));
+        }
+    }
+  }
+  if (estep) {
+    estep->reset();
+    torch::serialize::InputArchive levels;
+    if (archive.try_read("estep", levels)) {
+      c10::IValue count;
+      levels.read("count", count);
+      cluster::EStepResult result;
+      for (int64_t m = 0; m < count.toInt(); ++m) {
+        torch::serialize::InputArchive one;
+        levels.read(std::to_string(m), one);
+        cluster::ClusterLevel level;
+        one.read("prototypes", level.prototypes);
+        one.read("assignments", level.assignments);
+        one.read("phi", level.phi);
+        one.read("counts", level.counts);
+        level.k = level.prototypes.size(0);
+        result.levels.push_back(std::move(level));
+      }
+      *estep = std::move(result);
+    }
+  }
+  return meta;
+}
+
+}  // namespace protoclr::run

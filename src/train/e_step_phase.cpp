@@ -1,0 +1,39 @@
+// Phase 2: the E-step (PCL, Algorithm 1): momentum features -> k-means at every K ->
+// prototypes and concentrations, made ready for the M-step.
+#include "protoclr/core/log.h"
+#include "protoclr/core/progress.h"
+#include "protoclr/loss/proto_nce.h"
+#include "protoclr/train/trainer.h"
+
+namespace protoclr::train {
+
+const features::DatasetFeatures& Trainer::key_features() {
+  if (!state_.key_features) {
+    auto options = key_feature_options(state_.config, state_.device);
+    options.progress_label = "E-step features";
+    // encoder_k, centre crops, eval mode: the published E-step's compute_features.
+    state_.key_features = features::extract_features(state_.moco->encoder_k, state_.dataset, options);
+  }
+  return *state_.key_features;
+}
+
+EStepOutput Trainer::e_step(int64_t epoch) {
+  EStepOutput out;
+  if (!state_.config.prototypes || epoch < state_.config.warmup_epochs) return out;
+  Throughput timer;
+  const auto& feats = key_features();
+  out.feature_seconds = timer.seconds();  // ~0 when the kNN monitor already computed them
+  state_.estep = state_.collectives->cluster_features(feats.features, e_step_options(state_.config));
+  for (const auto& level : state_.estep->levels) {
+    out.levels.push_back({level.assignments, loss::scale_prototypes(level.prototypes, level.phi).to(state_.device),
+                          cluster::NegativePrototypeSampler(level.k)});
+    out.cluster_sizes.push_back({{"k", level.k}, {"largest", level.counts.max().item<int64_t>()},
+                                 {"smallest", level.counts.min().item<int64_t>()}});
+  }
+  out.seconds = timer.seconds();
+  out.kmeans_seconds = state_.estep->seconds;
+  log::info("E-step ", format_duration(out.seconds), ": ", out.cluster_sizes.dump());
+  return out;
+}
+
+}  // namespace protoclr::train
