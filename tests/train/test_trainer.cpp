@@ -139,8 +139,8 @@ TEST_F(TrainerTest, InitLoadsWeightsAndQueueButStartsAFreshRun) {
   EXPECT_FALSE(same_parameters(*fresh.state().moco->encoder_q, *trained->encoder_q));
 }
 
-// Catches: clustering encoder_q's features, augmented views, or train-mode features; a
-// warm-up epoch or a MoCo preset that clusters.
+// Catches: clustering encoder_q's features, augmented views, or features with batch
+// statistics (train mode); a warm-up epoch or a MoCo preset that clusters.
 TEST_F(TrainerTest, EStepClustersMomentumFeaturesOfCentreCrops) {
   auto c = config("estep");
   train::Trainer t(c);
@@ -167,6 +167,14 @@ TEST_F(TrainerTest, EStepClustersMomentumFeaturesOfCentreCrops) {
     EXPECT_TRUE(torch::allclose(out.levels[m].scaled_prototypes, got.prototypes / got.phi.unsqueeze(1)));
     EXPECT_EQ(out.cluster_sizes[m]["k"], c.num_clusters[m]);
   }
+
+  // Eval mode: an image's features do not depend on the rest of its batch (with batch
+  // statistics they would).
+  auto one_at_a_time = train::key_feature_options(c, torch::kCPU);
+  one_at_a_time.batch_size = 1;
+  const auto alone = features::extract_features(moco->encoder_k, t.state().dataset, one_at_a_time);
+  EXPECT_TRUE(torch::allclose(t.key_features().features, alone.features, 1e-4, 1e-5));
+  EXPECT_TRUE(moco->encoder_k->is_training()) << "the E-step leaves the encoder in train mode";
 
   // MoCo presets never cluster, warm-up or not (K larger than N would throw if they did).
   auto moco_config = run::TrainConfig::from_json(c.to_json());
@@ -323,4 +331,57 @@ TEST_F(TrainerTest, MaxStepsCapsEveryEpoch) {
   const auto metrics = run::read_metrics(c.out);
   ASSERT_EQ(metrics.size(), 2u);
   for (const auto& record : metrics) EXPECT_EQ(record["images"], 16);
+}
+
+// Catches: a record missing what the method reports, a kNN monitor run when it is not due, a
+// checkpoint not saved when due (or saved when not), the epoch count not advanced.
+TEST_F(TrainerTest, FinishEpochWritesTheRecordAndSavesWhenDue) {
+  auto c = config("finish");
+  c.epochs = 4;
+  c.save_every = 2;
+  c.knn_every = 2;
+  int hook_calls = 0;
+  train::TrainerHooks hooks;
+  hooks.after_epoch = [&](const train::RunState& s, const nlohmann::json& record) {
+    ++hook_calls;
+    EXPECT_EQ(record["epoch"], s.epochs_done);
+  };
+  train::Trainer t(c, "", hooks);
+  train::EpochStats stats;
+  stats.lr = 0.01;
+  stats.loss = 2.5;
+  stats.acc_inst = 40;
+  stats.steps = 6;
+  stats.images = 48;
+  stats.seconds = 2;
+  train::EStepOutput estep;
+  estep.seconds = 1.5;
+  estep.cluster_sizes = {{{"k", 8}, {"largest", 9}, {"smallest", 3}}};
+
+  auto record = t.finish_epoch(0, estep, stats);  // epoch 1: neither kNN nor checkpoint due
+  EXPECT_EQ(record["epoch"], 1);
+  EXPECT_DOUBLE_EQ(record["loss"].get<double>(), 2.5);
+  EXPECT_DOUBLE_EQ(record["img_per_s"].get<double>(), 24.0);
+  EXPECT_TRUE(record["acc_proto"].is_null()) << "NaN is written as null";
+  EXPECT_TRUE(record["key_cosine"].is_null());
+  EXPECT_EQ(record["clusters"][0]["largest"], 9);
+  EXPECT_DOUBLE_EQ(record["estep_seconds"].get<double>(), 1.5);
+  EXPECT_FALSE(record.contains("knn_top1"));
+  EXPECT_FALSE(fs::exists(run::checkpoint_path(c.out)));
+  EXPECT_EQ(t.state().epochs_done, 1);
+
+  stats.acc_proto = 12.5;
+  record = t.finish_epoch(1, estep, stats);  // epoch 2: both due
+  EXPECT_DOUBLE_EQ(record["acc_proto"].get<double>(), 12.5);
+  ASSERT_TRUE(record.contains("knn_top1"));
+  EXPECT_GE(record["knn_top1"].get<double>(), 0.0);
+  EXPECT_LE(record["knn_top1"].get<double>(), 100.0);
+  ASSERT_TRUE(fs::exists(run::checkpoint_path(c.out)));
+  EXPECT_EQ(run::read_checkpoint_meta(run::checkpoint_path(c.out)).epoch, 2);
+  EXPECT_TRUE(fs::exists(fs::path(c.out) / "curves.png"));
+
+  const auto metrics = run::read_metrics(c.out);
+  ASSERT_EQ(metrics.size(), 2u);
+  EXPECT_EQ(metrics[1], record);
+  EXPECT_EQ(hook_calls, 2);
 }
