@@ -124,13 +124,13 @@ void add_finetune(CLI::App* eval) {
   auto fraction = std::make_shared<double>(0.01);
   add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
   cmd->add_option("--label-fraction", *fraction, "Labelled fraction of the training split, balanced per class")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(between(0, 1))->capture_default_str();
   cmd->add_option("--epochs", o->epochs, "Epochs")->capture_default_str();
   cmd->add_option("--lr-backbone", o->lr_backbone, "Learning rate of the pretrained layers")->capture_default_str();
   cmd->add_option("--lr-head", o->lr_head, "Learning rate of the new classifier")->capture_default_str();
   cmd->add_option("--wd", o->weight_decay, "Weight decay")->capture_default_str();
   cmd->add_option("--schedule", o->milestones, "Step milestones (x0.2 at each)")
-      ->delimiter(',')->check(CLI::PositiveNumber)->default_str("12,16");
+      ->delimiter(',')->check(positive())->default_str("12,16");
   cmd->add_option("--train-batch", o->batch_size, "Images per SGD step")->capture_default_str();
   cmd->add_option("--aug", o->augmentation, "Training augmentation: crop-flip, mocov1, mocov2")->capture_default_str();
   cmd->callback([f, o, fraction] {
@@ -170,7 +170,7 @@ void add_svm(CLI::App* eval) {
   auto ignore_difficult = std::make_shared<bool>(false);
   add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
   cmd->add_option("--cost", o->costs, "Costs C to sweep, e.g. 0.01,0.1,1,10 (default: the reference's 26 from 1e-7 to 100)")
-      ->delimiter(',')->check(CLI::PositiveNumber);
+      ->delimiter(',')->check(positive());
   const std::map<std::string, eval::CostSelection> selections = {{"cv", eval::CostSelection::kCrossValidation},
                                                                  {"test-max", eval::CostSelection::kTestMax}};
   cmd->add_option("--cost-select", o->selection, "cv (k-fold cross-validation on the training split) or test-max (the reference)")
@@ -181,8 +181,8 @@ void add_svm(CLI::App* eval) {
   cmd->add_flag("--ignore-difficult", *ignore_difficult,
                 "VOC: leave difficult objects out (VOC devkit) instead of counting them as negatives (reference)");
   cmd->add_option("--low-shot", *shots, "k training images per class, e.g. 1,2,4,8,16 (default: all)")
-      ->delimiter(',')->check(CLI::PositiveNumber);
-  cmd->add_option("--runs", *runs, "Low-shot draws per k (different seeds)")->check(CLI::PositiveNumber)->capture_default_str();
+      ->delimiter(',')->check(positive());
+  cmd->add_option("--runs", *runs, "Low-shot draws per k (different seeds)")->check(positive())->capture_default_str();
   cmd->callback([f, o, shots, runs, ignore_difficult] {
     if (*ignore_difficult) o->difficult = eval::DifficultPolicy::kIgnore;
     o->seed = f->seed;
@@ -247,7 +247,7 @@ void add_tsne(CLI::App* eval) {
   auto clusters = std::make_shared<int64_t>(10);
   add_eval_flags(cmd, *f, Splits::kOne, "embedding");
   cmd->add_option("--max-points", *max_points, "Images drawn (a class-balanced, seeded subset)")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(positive())->capture_default_str();
   cmd->add_option("--perplexity", o->perplexity, "t-SNE perplexity")->capture_default_str();
   cmd->add_option("--iterations", o->iterations, "Gradient steps")->capture_default_str();
   cmd->add_option("--out", *out, "PNG file")->capture_default_str();

@@ -1,5 +1,4 @@
 #include <iostream>
-#include <limits>
 
 #include "commands.h"
 #include "protoclr/run/config.h"
@@ -49,8 +48,6 @@ void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train PCL (or the MoCo baselines) on a dataset");
   auto f = std::make_shared<TrainFlags>();
   using C = run::TrainConfig;
-  const auto positive = CLI::PositiveNumber;
-  const auto non_negative = CLI::NonNegativeNumber;
   cmd->add_option("--preset", f->request.preset, "Settings to start from (paper settings; quickstart: minutes on a laptop)")
       ->check(CLI::IsMember(run::preset_names()))->capture_default_str();
   cmd->add_option("--resume", f->request.resume, "Continue the run in this folder (or from this checkpoint)");
@@ -58,33 +55,33 @@ void add_train_command(CLI::App& app) {
   f->bind(cmd, "--split", "split", &C::split, "train or test, for IDX / CIFAR folders");
   f->bind(cmd, "--val", "val", &C::val, "Labelled images for the kNN monitor");
   f->bind(cmd, "--val-split", "val_split", &C::val_split, "Split of --val for IDX / CIFAR folders");
-  f->bind(cmd, "--limit", "limit", &C::limit, "Class-balanced subset of about N training images (0 = all)")->check(non_negative);
-  f->bind(cmd, "--val-limit", "val_limit", &C::val_limit, "Class-balanced subset of the --val images (0 = all)")->check(non_negative);
+  f->bind(cmd, "--limit", "limit", &C::limit, "Class-balanced subset of about N training images (0 = all)")->check(non_negative());
+  f->bind(cmd, "--val-limit", "val_limit", &C::val_limit, "Class-balanced subset of the --val images (0 = all)")->check(non_negative());
   f->bind(cmd, "--aug", "augmentation", &C::augmentation, "mocov1 or mocov2 (default from the preset)")
       ->check(CLI::IsMember({"mocov1", "mocov2"}));
   f->bind(cmd, "--crop-scale", "crop_scale_min", &C::crop_scale_min, "Smallest crop area of RandomResizedCrop (fraction)")
-      ->check(CLI::Range(0.0, 1.0));
-  f->bind(cmd, "--image-size", "image_size", &C::image_size, "Crop size (32 for CIFAR, 224 for ImageNet)")->check(CLI::Range(int64_t{8}, int64_t{4096}));
-  f->bind(cmd, "--workers", "workers", &C::workers, "Loader threads (0 = all hardware threads)")->check(non_negative);
+      ->check(between(0, 1));
+  f->bind(cmd, "--image-size", "image_size", &C::image_size, "Crop size (32 for CIFAR, 224 for ImageNet)")->check(at_least(8));
+  f->bind(cmd, "--workers", "workers", &C::workers, "Loader threads (0 = all hardware threads)")->check(non_negative());
   f->bind(cmd, "--arch", "arch", &C::arch, "resnet18, resnet34 or resnet50")->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
   f->bind(cmd, "--cifar-stem", "cifar_stem", &C::cifar_stem, "3x3 stride-1 conv1 and no max-pool (small images)", /*is_flag=*/true);
-  f->bind(cmd, "--low-dim", "low_dim", &C::low_dim, "Embedding dimension")->check(positive);
+  f->bind(cmd, "--low-dim", "low_dim", &C::low_dim, "Embedding dimension")->check(positive());
   f->bind(cmd, "--mlp", "mlp", &C::mlp, "MLP projection head (true/false; default from the preset)");
-  f->bind(cmd, "--moco-m", "moco_m", &C::moco_m, "Momentum of the key encoder")->check(CLI::Range(0.0, 1.0));
-  f->bind(cmd, "--queue-size", "queue_size", &C::queue_size, "Negative keys in the MoCo queue")->check(positive);
-  f->bind(cmd, "--bn-splits", "bn_splits", &C::bn_splits, "Shuffle-BN groups of the key batch")->check(positive);
-  f->bind(cmd, "--temperature", "temperature", &C::temperature, "tau (default from the preset: 0.1 v1, 0.2 v2)")->check(positive);
+  f->bind(cmd, "--moco-m", "moco_m", &C::moco_m, "Momentum of the key encoder")->check(between(0, 1));
+  f->bind(cmd, "--queue-size", "queue_size", &C::queue_size, "Negative keys in the MoCo queue")->check(positive());
+  f->bind(cmd, "--bn-splits", "bn_splits", &C::bn_splits, "Shuffle-BN groups of the key batch")->check(positive());
+  f->bind(cmd, "--temperature", "temperature", &C::temperature, "tau (default from the preset: 0.1 v1, 0.2 v2)")->check(positive());
   f->bind(cmd, "--num-clusters", "num_clusters", &C::num_clusters, "K per granularity, e.g. 25000,50000,100000")
-      ->delimiter(',')->check(CLI::Range(int64_t{2}, std::numeric_limits<int64_t>::max()));
-  f->bind(cmd, "--neg-prototypes", "neg_prototypes", &C::neg_prototypes, "r, negative prototypes per granularity")->check(positive);
-  f->bind(cmd, "--kmeans-iterations", "kmeans_iterations", &C::kmeans_iterations, "k-means iterations")->check(positive);
-  f->bind(cmd, "--kmeans-redo", "kmeans_redo", &C::kmeans_redo, "k-means restarts (best objective kept)")->check(positive);
-  f->bind(cmd, "--warmup-epochs", "warmup_epochs", &C::warmup_epochs, "Epochs of InfoNCE only before the first E-step")->check(non_negative);
-  f->bind(cmd, "--epochs", "epochs", &C::epochs, "Training epochs")->check(positive);
-  f->bind(cmd, "--batch-size", "batch_size", &C::batch_size, "Images per step")->check(positive);
-  f->bind(cmd, "--lr", "lr", &C::lr, "Base learning rate")->check(positive);
-  f->bind(cmd, "--momentum", "momentum", &C::momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
-  f->bind(cmd, "--wd", "weight_decay", &C::weight_decay, "Weight decay")->check(non_negative);
+      ->delimiter(',')->check(at_least(2));
+  f->bind(cmd, "--neg-prototypes", "neg_prototypes", &C::neg_prototypes, "r, negative prototypes per granularity")->check(positive());
+  f->bind(cmd, "--kmeans-iterations", "kmeans_iterations", &C::kmeans_iterations, "k-means iterations")->check(positive());
+  f->bind(cmd, "--kmeans-redo", "kmeans_redo", &C::kmeans_redo, "k-means restarts (best objective kept)")->check(positive());
+  f->bind(cmd, "--warmup-epochs", "warmup_epochs", &C::warmup_epochs, "Epochs of InfoNCE only before the first E-step")->check(non_negative());
+  f->bind(cmd, "--epochs", "epochs", &C::epochs, "Training epochs")->check(positive());
+  f->bind(cmd, "--batch-size", "batch_size", &C::batch_size, "Images per step")->check(positive());
+  f->bind(cmd, "--lr", "lr", &C::lr, "Base learning rate")->check(positive());
+  f->bind(cmd, "--momentum", "momentum", &C::momentum, "SGD momentum")->check(between(0, 1));
+  f->bind(cmd, "--wd", "weight_decay", &C::weight_decay, "Weight decay")->check(non_negative());
   add_schedule_option(cmd, f->parsed.schedule, f->parsed.milestones,
                       "cosine, or step milestones such as 120,160 (default from the preset)");
   f->explicit_values.emplace_back(cmd->get_option("--schedule"), [f](nlohmann::json& o) {
@@ -94,14 +91,14 @@ void add_train_command(CLI::App& app) {
   f->bind(cmd, "--channels-last", "channels_last", &C::channels_last, "NHWC memory format (true/false)");
   f->bind(cmd, "--bf16", "bf16", &C::bf16, "bf16 autocast for the encoders", /*is_flag=*/true);
   f->bind(cmd, "--device", "device", &C::device, "cpu or cuda[:N]");
-  f->bind(cmd, "--threads", "threads", &C::threads, "Compute threads (0 = all)")->check(non_negative);
+  f->bind(cmd, "--threads", "threads", &C::threads, "Compute threads (0 = all)")->check(non_negative());
   f->bind(cmd, "--seed", "seed", &C::seed, "Seed of initialisation, shuffling, augmentation, k-means");
   f->bind(cmd, "--init", "init", &C::init, "Start a new run from these weights (protoclr checkpoint, e.g. from `protoclr import`)");
   f->bind(cmd, "--out", "out", &C::out, "Run folder: metrics.jsonl, config.json, checkpoint.pt");
-  f->bind(cmd, "--save-every", "save_every", &C::save_every, "Save a checkpoint every N epochs (and at the end)")->check(non_negative);
-  f->bind(cmd, "--knn-every", "knn_every", &C::knn_every, "kNN monitor on --val every N epochs (0 = never)")->check(non_negative);
-  f->bind(cmd, "--knn-k", "knn_k", &C::knn_k, "Neighbours of the kNN monitor")->check(positive);
-  f->bind(cmd, "--max-steps", "max_steps", &C::max_steps, "Stop each epoch after N steps (smoke runs; 0 = all)")->check(non_negative);
+  f->bind(cmd, "--save-every", "save_every", &C::save_every, "Save a checkpoint every N epochs (and at the end)")->check(non_negative());
+  f->bind(cmd, "--knn-every", "knn_every", &C::knn_every, "kNN monitor on --val every N epochs (0 = never)")->check(non_negative());
+  f->bind(cmd, "--knn-k", "knn_k", &C::knn_k, "Neighbours of the kNN monitor")->check(positive());
+  f->bind(cmd, "--max-steps", "max_steps", &C::max_steps, "Stop each epoch after N steps (smoke runs; 0 = all)")->check(non_negative());
 
   cmd->callback([f] {
     for (auto& [opt, apply] : f->explicit_values)

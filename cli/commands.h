@@ -18,6 +18,13 @@ void add_plot_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 
+/// Number checks for flags, with messages that say what is wrong ("--lr: must be positive
+/// (got 0)"). Each also applies to every item of a comma-separated list.
+CLI::Validator positive();
+CLI::Validator non_negative();
+CLI::Validator at_least(double lo);
+CLI::Validator between(double lo, double hi);
+
 /// --schedule: "cosine" sets `schedule` to cosine; step milestones "120,160" set it to step
 /// and fill `milestones` (positive integers, checked by CLI11).
 CLI::Option* add_schedule_option(CLI::App* cmd, std::string& schedule, std::vector<int64_t>& milestones,

@@ -36,7 +36,7 @@ void add_eval_flags(CLI::App* cmd, EvalFlags& f, Splits splits, const std::strin
       ->check(CLI::IsMember({"pool", "embedding"}))->capture_default_str();
   cmd->add_option("--image-size", f.image_size, "Evaluation crop size (0 = the checkpoint's training size)");
   cmd->add_option("--batch-size", f.batch_size, "Images per forward pass when extracting")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(positive())->capture_default_str();
   cmd->add_option("--workers", f.workers, "Loader threads (0 = all)");
   cmd->add_option("--threads", f.threads, "Compute threads (0 = all)");
   cmd->add_option("--device", f.device, "cpu or cuda[:N]")->capture_default_str();

@@ -21,7 +21,13 @@ CLI::Option* add_schedule_option(CLI::App* cmd, std::string& schedule, std::vect
   };
   return cmd->add_option_function<std::vector<std::string>>("--schedule", parse, help)
       ->delimiter(',')
-      ->check(CLI::IsMember({"cosine"}) | (CLI::TypeValidator<int64_t>() & CLI::PositiveNumber));
+      ->check(CLI::Validator(
+          [](std::string& part) -> std::string {
+            int64_t epoch = 0;
+            if (part == "cosine" || (CLI::detail::lexical_cast(part, epoch) && epoch > 0)) return "";
+            return "expected cosine, or step milestones such as 120,160 (got '" + part + "')";
+          },
+          "cosine|EPOCH,EPOCH..."));
 }
 
 }  // namespace protoclr::cli
