@@ -20,7 +20,6 @@ void add_quickstart_command(CLI::App& app) {
   cmd->add_option("--test-images", o->test_images, "Test subset size (0 = the built-in budget)");
   cmd->add_option("--bf16", o->bf16, "bf16 autocast (true/false)")->capture_default_str();
   cmd->callback([o] {
-    set_threads(o->threads);
     const auto r = recipes::run_quickstart(*o);
     std::printf("\nquickstart: pcl-v2, %s%s, %lld epochs on %lld training images, %s\n", r.config.arch.c_str(),
                 r.config.cifar_stem ? " (CIFAR stem)" : "", static_cast<long long>(r.config.epochs),

@@ -103,9 +103,7 @@ void add_train_command(CLI::App& app) {
   cmd->callback([f] {
     for (auto& [opt, apply] : f->explicit_values)
       if (opt->count() > 0) apply(f->request.overrides);
-    const run::TrainConfig config = run::resolve_config(f->request);
-    set_threads(config.threads);
-    const auto result = train::Trainer(config, f->request.resume).run();
+    const auto result = train::train(f->request);
     std::cout << "run folder: " << result.run_dir << "\n";
   });
 }

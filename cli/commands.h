@@ -30,7 +30,5 @@ CLI::Validator between(double lo, double hi);
 CLI::Option* add_schedule_option(CLI::App* cmd, std::string& schedule, std::vector<int64_t>& milestones,
                                  const std::string& help);
 
-/// Applies --threads (0 = all hardware threads) to LibTorch and OpenMP (faiss).
-void set_threads(int threads);
 
 }  // namespace protoclr::cli

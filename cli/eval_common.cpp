@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "protoclr/run/environment.h"
 #include "protoclr/core/error.h"
 #include "protoclr/model/memory_format.h"
 
@@ -73,7 +74,7 @@ nlohmann::ordered_json describe(const std::string& path, const std::string& spli
 }  // namespace
 
 EvalSetup make_eval_setup(const EvalFlags& f, Splits splits) {
-  set_threads(f.threads);
+  run::set_threads(f.threads);
   EvalSetup s;
   s.device = torch::Device(f.device);
   const auto role = f.encoder == "key" ? eval::EncoderRole::kKey : eval::EncoderRole::kQuery;

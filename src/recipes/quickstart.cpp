@@ -6,6 +6,7 @@
 #include "protoclr/core/progress.h"
 #include "protoclr/eval/cluster_metrics.h"
 #include "protoclr/features/knn.h"
+#include "protoclr/run/environment.h"
 #include "protoclr/train/trainer.h"
 
 namespace protoclr::recipes {
@@ -49,6 +50,7 @@ QuickstartReport run_quickstart(const QuickstartOptions& options) {
   Throughput clock;
   QuickstartReport report;
   report.config = run::resolve_config(quickstart_request(options));
+  run::set_threads(report.config.threads);
   const auto& c = report.config;
   auto test_options = c.dataset_options();
   test_options.split = "test";

@@ -145,6 +145,10 @@ TrainResult Trainer::run() {
 
 TrainResult train(const run::TrainConfig& config, const std::string& resume) { return Trainer(config, resume).run(); }
 
-TrainResult train(const run::RunRequest& request) { return train(run::resolve_config(request), request.resume); }
+TrainResult train(const run::RunRequest& request) {
+  const run::TrainConfig config = run::resolve_config(request);
+  run::set_threads(config.threads);
+  return train(config, request.resume);
+}
 
 }  // namespace protoclr::train

@@ -169,7 +169,8 @@ class Trainer {
 /// Trains `config` (complete, see Trainer), optionally resuming: Trainer(...).run().
 TrainResult train(const run::TrainConfig& config, const std::string& resume = "");
 
-/// What `protoclr train` does: resolves the request (run::resolve_config), then trains.
+/// What `protoclr train` does: resolves the request (run::resolve_config), sets the
+/// configuration's threads (run::set_threads), then trains.
 TrainResult train(const run::RunRequest& request);
 
 }  // namespace protoclr::train
