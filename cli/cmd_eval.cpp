@@ -85,9 +85,7 @@ void add_linear(CLI::App* eval) {
   cmd->add_flag("--augment", *augment, "Train on crop-flip views through the frozen backbone every epoch (slow)");
   cmd->callback([f, o, augment] {
     auto s = make_eval_setup(*f, Splits::kTrainTest);
-    std::string schedule = o->schedule;
-    if (schedule == "step")
-      for (size_t i = 0; i < o->milestones.size(); ++i) schedule += (i ? "," : " ") + std::to_string(o->milestones[i]);
+    const std::string schedule = o->schedule == "cosine" ? "cosine" : comma_list(o->milestones);
     o->seed = f->seed;
     o->device = s.device;
     o->num_classes = static_cast<int64_t>(s.train->classes().size());

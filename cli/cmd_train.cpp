@@ -11,9 +11,7 @@ namespace {
 template <typename T>
 std::string default_text(const T& value) {
   if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
-    std::string text;
-    for (int64_t v : value) text += (text.empty() ? "" : ",") + std::to_string(v);
-    return text;
+    return comma_list(value);
   } else {
     return CLI::detail::to_string(value);
   }

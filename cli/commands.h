@@ -18,6 +18,9 @@ void add_plot_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 
+/// {120, 160} -> "120,160": how lists are written on the command line.
+std::string comma_list(const std::vector<int64_t>& values);
+
 /// Number checks for flags, with messages that say what is wrong ("--lr: must be positive
 /// (got 0)"). Each also applies to every item of a comma-separated list.
 CLI::Validator positive();

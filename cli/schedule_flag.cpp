@@ -1,7 +1,14 @@
-// --schedule, shared by `train` and `eval linear`: "cosine", or step milestones "120,160".
+// --schedule, shared by `train` and `eval linear`: "cosine", or step milestones "120,160";
+// and the comma lists they are written as.
 #include "commands.h"
 
 namespace protoclr::cli {
+
+std::string comma_list(const std::vector<int64_t>& values) {
+  std::string text;
+  for (int64_t v : values) text += (text.empty() ? "" : ",") + std::to_string(v);
+  return text;
+}
 
 CLI::Option* add_schedule_option(CLI::App* cmd, std::string& schedule, std::vector<int64_t>& milestones,
                                  const std::string& help) {

@@ -147,19 +147,29 @@ TrainConfig resolve_config(const RunRequest& request) {
     base.mlp = shape.mlp;
     base.queue_size = shape.queue_size;
   }
-  nlohmann::json merged = base.to_json();
+  const nlohmann::json base_json = base.to_json();
+  nlohmann::json merged = base_json;
   for (const auto& [key, value] : request.overrides.items()) {
     PROTOCLR_CHECK(merged.contains(key), "unknown configuration key '", key, "'");
-    nlohmann::json candidate = merged;
-    candidate[key] = value;
-    try {
-      TrainConfig::from_json(candidate);
-    } catch (const nlohmann::json::exception&) {
-      throw Error("configuration key '" + key + "' expects a " + merged[key].type_name() + " (got " + value.dump() + ")");
-    }
-    merged = std::move(candidate);
+    merged[key] = value;
   }
-  TrainConfig config = TrainConfig::from_json(merged);
+  TrainConfig config;
+  try {
+    config = TrainConfig::from_json(merged);
+  } catch (const nlohmann::json::exception&) {
+    // Name the value that does not fit: the first one that fails on its own.
+    for (const auto& [key, value] : request.overrides.items()) {
+      nlohmann::json alone = base_json;
+      alone[key] = value;
+      try {
+        TrainConfig::from_json(alone);
+      } catch (const nlohmann::json::exception&) {
+        throw Error("configuration key '" + key + "' expects a " + base_json[key].type_name() + " (got " +
+                    value.dump() + ")");
+      }
+    }
+    throw;
+  }
   // Resuming a run folder keeps writing into it unless "out" says otherwise.
   if (resuming && std::filesystem::is_directory(request.resume) && !request.overrides.contains("out"))
     config.out = request.resume;

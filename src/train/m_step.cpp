@@ -14,8 +14,8 @@ namespace {
 
 /// Sums over an epoch's steps; EpochStats holds the means.
 struct EpochSums {
-  double loss = 0, acc_inst = 0, acc_proto = 0;
-  int64_t steps = 0, images = 0, proto_steps = 0, key_cosine_steps = 0;
+  double loss = 0, acc_inst = 0, acc_proto = 0;  ///< acc_proto: summed only when there are levels
+  int64_t steps = 0, key_cosine_steps = 0;
   torch::Tensor key_cosine;  ///< on the device: read once per epoch, not per step
 
   void add(const StepOutput& step, double loss_value) {
@@ -25,12 +25,8 @@ struct EpochSums {
       key_cosine = key_cosine.defined() ? key_cosine + step.key_cosine : step.key_cosine;
       ++key_cosine_steps;
     }
-    if (!std::isnan(step.acc_proto)) {
-      acc_proto += step.acc_proto;
-      ++proto_steps;
-    }
+    if (!std::isnan(step.acc_proto)) acc_proto += step.acc_proto;
     ++steps;
-    images += step.images;
   }
 };
 
@@ -75,10 +71,10 @@ EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& leve
   log::progress_done();
   stats.seconds = meter.seconds();
   stats.steps = sums.steps;
-  stats.images = sums.images;
+  stats.images = meter.done();
   stats.loss = sums.loss / std::max<int64_t>(1, sums.steps);
   stats.acc_inst = sums.acc_inst / std::max<int64_t>(1, sums.steps);
-  if (sums.proto_steps > 0) stats.acc_proto = sums.acc_proto / static_cast<double>(sums.proto_steps);
+  if (!levels.empty() && sums.steps > 0) stats.acc_proto = sums.acc_proto / static_cast<double>(sums.steps);
   if (sums.key_cosine_steps > 0) stats.key_cosine = sums.key_cosine.item<double>() / sums.key_cosine_steps;
   if (sums.steps > kSettleSteps) stats.settled_img_per_s = settled.per_second();
   return stats;

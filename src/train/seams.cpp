@@ -7,10 +7,7 @@ namespace protoclr::train {
 BatchFeed::BatchFeed(std::unique_ptr<data::Loader> loader, torch::Device device, int64_t max_steps)
     : loader_(std::move(loader)), device_(device), max_steps_(max_steps) {}
 
-void BatchFeed::start_epoch(int64_t epoch) {
-  loader_->start_epoch(epoch);
-  delivered_ = 0;
-}
+void BatchFeed::start_epoch(int64_t epoch) { loader_->start_epoch(epoch); }
 
 int64_t BatchFeed::steps_per_epoch() const {
   const int64_t batches = loader_->batches_per_epoch();
@@ -18,10 +15,8 @@ int64_t BatchFeed::steps_per_epoch() const {
 }
 
 std::optional<DeviceBatch> BatchFeed::next() {
-  if (delivered_ >= steps_per_epoch()) return std::nullopt;
   auto batch = loader_->next();
   if (!batch) return std::nullopt;
-  ++delivered_;
   // Pageable host memory: these copies are synchronous whatever non_blocking says.
   return DeviceBatch{batch->views[0].to(device_, /*non_blocking=*/true),
                      batch->views[1].to(device_, /*non_blocking=*/true), batch->index};

@@ -21,16 +21,17 @@ struct DeviceBatch {
   torch::Tensor index;       ///< [B] int64 on the CPU: dataset rows, the keys of the E-step's assignments
 };
 
-/// The host-to-device step: takes the loader's batches to the training device, and ends an
-/// epoch after `max_steps` batches. The one place that changes for a device fast path
-/// (pinned host memory, copies on a side stream, uint8 transfer with on-device normalisation).
+/// The host-to-device step: takes the loader's batches to the training device. The one place
+/// that changes for a device fast path (pinned host memory, copies on a side stream, uint8
+/// transfer with on-device normalisation).
 class BatchFeed {
  public:
   /// max_steps: batches per epoch at most (0 = the loader's whole epoch).
   BatchFeed(std::unique_ptr<data::Loader> loader, torch::Device device, int64_t max_steps = 0);
   /// Begins epoch `epoch` (0-based): a new seeded order and augmentation.
   void start_epoch(int64_t epoch);
-  /// The next batch of the epoch on the device, or nullopt at its end.
+  /// The next batch of the epoch on the device, or nullopt at the loader's end (the trainer
+  /// stops after steps_per_epoch()).
   std::optional<DeviceBatch> next();
   /// Batches per epoch: the loader's, capped by max_steps.
   int64_t steps_per_epoch() const;
@@ -40,7 +41,6 @@ class BatchFeed {
   std::unique_ptr<data::Loader> loader_;
   torch::Device device_;
   int64_t max_steps_;
-  int64_t delivered_ = 0;
 };
 
 /// The collective operations of data-parallel training, at the points where the EM loop
