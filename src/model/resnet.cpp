@@ -166,6 +166,14 @@ void ResNetImpl::reset() {
       nn::init::zeros_(bn->bias);
     }
   }
+  if (options_.cifar_stem()) {
+    // The CIFAR stem is not torchvision's: the published CIFAR code (MoCo's CIFAR demo)
+    // swaps conv1 in after construction, so it keeps PyTorch's default Conv2d init
+    // (kaiming_uniform, a = sqrt(5): std 0.111 here, against 0.059 from the loop above).
+    // Behind BatchNorm only the scale's effect on the learning rate remains, which is what
+    // an equal-budget comparison sees (issue 12, tests/model/test_init_equivalence.cpp).
+    conv1->reset_parameters();
+  }
   if (options_.zero_init_residual()) {
     for (const auto& module : modules(/*include_self=*/false)) {
       if (auto* block = module->as<Bottleneck>()) {

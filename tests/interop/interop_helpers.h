@@ -1,10 +1,14 @@
 #pragma once
 // Helpers shared by the interop tests: random non-trivial models and tensor comparison.
+#include <algorithm>
+#include <map>
 #include <string>
 
 #include <torch/torch.h>
 
+#include "protoclr/interop/torch_file.h"
 #include "protoclr/model/moco.h"
+#include "protoclr/run/checkpoint.h"
 
 namespace protoclr::test_support {
 
@@ -38,6 +42,29 @@ inline ::testing::AssertionResult same_state(torch::nn::Module& a, torch::nn::Mo
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+/// Every tensor of a torch.save file, by its dotted key path.
+inline std::map<std::string, torch::Tensor> read_io(const std::string& path) {
+  std::map<std::string, torch::Tensor> io;
+  for (auto& [key, t] : interop::read_torch_file(path).tensors) io[key] = t;
+  return io;
+}
+
+/// A protoclr checkpoint as the MoCo model its configuration describes, in eval mode.
+inline model::MoCo load_protoclr(const std::string& path) {
+  const auto c = run::read_checkpoint_meta(path).config;
+  model::MoCo net(model::MoCoOptions(model::EncoderOptions{c.arch, c.cifar_stem, c.low_dim, c.mlp}).queue_size(c.queue_size));
+  run::load_checkpoint(path, net, nullptr, nullptr);
+  net->eval();
+  return net;
+}
+
+/// max |mine - reference| / max(1, max |reference|).
+inline double max_relative_diff(const torch::Tensor& mine, const torch::Tensor& reference) {
+  EXPECT_EQ(mine.sizes(), reference.sizes());
+  const double scale = std::max(1.0, reference.abs().max().item<double>());
+  return (mine - reference).abs().max().item<double>() / scale;
 }
 
 }  // namespace protoclr::test_support

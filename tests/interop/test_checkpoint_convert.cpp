@@ -12,6 +12,7 @@
 namespace protoclr::interop {
 namespace {
 
+using test_support::load_protoclr;
 using test_support::TempDir;
 
 struct Saved {
@@ -42,13 +43,6 @@ Saved save_protoclr(const std::string& path, const std::string& arch, bool cifar
   run::CheckpointMeta meta{s.config, 7};
   run::save_checkpoint(path, s.net, &sgd, meta, nullptr);
   return s;
-}
-
-model::MoCo load_protoclr(const std::string& path) {
-  const auto c = run::read_checkpoint_meta(path).config;
-  model::MoCo net(model::MoCoOptions(model::EncoderOptions{c.arch, c.cifar_stem, c.low_dim, c.mlp}).queue_size(c.queue_size));
-  run::load_checkpoint(path, net, nullptr, nullptr);
-  return net;
 }
 
 TEST(CheckpointConvert, PclExportImportExportIsBitExact) {

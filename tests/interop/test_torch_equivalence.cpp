@@ -20,48 +20,23 @@
 #include "protoclr/interop/checkpoint_import.h"
 #include "protoclr/core/blas.h"
 #include "protoclr/run/checkpoint.h"
+#include "support/python.h"
 #include "support/temp_dir.h"
 
 namespace protoclr::interop {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::load_protoclr;
+using test_support::max_relative_diff;
+using test_support::read_io;
 /// Largest difference allowed, relative to the largest reference value (at least 1): a
 /// randomly initialised ResNet-50 gives pooled features up to ~2,300, where one float ulp
 /// is 2.4e-4, and BLAS kernels that sum in another order differ by an ulp or so.
 constexpr double kTolerance = 1e-4;
-const char* kPython = "/usr/bin/python3";
+std::string script() { return test_support::source_path("tests/interop/make_torch_fixtures.py"); }
 
-std::string script() {
-  const char* src = std::getenv("PROTOCLR_SOURCE_DIR");
-  return (fs::path(src ? src : ".") / "tests" / "interop" / "make_torch_fixtures.py").string();
-}
-
-/// Runs the fixture script; returns its exit status and fills `output`.
-int run_python(const std::string& args, std::string* output) {
-  test_support::TempDir dir;
-  const auto log = (dir.path() / "log.txt").string();
-  const int status = std::system((std::string(kPython) + " " + script() + " " + args + " > " + log + " 2>&1").c_str());
-  std::ifstream in(log);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *output = ss.str();
-  return status;
-}
-
-bool have_torch() {
-  static const bool ok =
-      std::system((std::string(kPython) + " -c 'import torch, torchvision' > /dev/null 2>&1").c_str()) == 0;
-  return ok;
-}
-
-#define REQUIRE_TORCH()                                                                                  \
-  do {                                                                                                   \
-    if (!have_torch()) {                                                                                 \
-      if (std::getenv("CI")) FAIL() << "CI must have python3-torch and python3-torchvision (setup.sh --with-python)"; \
-      GTEST_SKIP() << "needs /usr/bin/python3 with torch and torchvision: run scripts/setup.sh --with-python"; \
-    }                                                                                                    \
-  } while (0)
+int run_python(const std::string& args, std::string* output) { return test_support::run_python(script(), args, output); }
 
 /// The fixtures, made once per script version and shared by every test process (ctest runs
 /// each test in its own): written to a private folder, then renamed into place.
@@ -89,27 +64,6 @@ const fs::path& fixtures() {
 }
 
 std::string fixture(const std::string& name) { return (fixtures() / name).string(); }
-
-std::map<std::string, torch::Tensor> read_io(const std::string& path) {
-  std::map<std::string, torch::Tensor> io;
-  for (auto& [key, t] : read_torch_file(path).tensors) io[key] = t;
-  return io;
-}
-
-model::MoCo load_protoclr(const std::string& path) {
-  const auto c = run::read_checkpoint_meta(path).config;
-  model::MoCo net(model::MoCoOptions(model::EncoderOptions{c.arch, c.cifar_stem, c.low_dim, c.mlp}).queue_size(c.queue_size));
-  run::load_checkpoint(path, net, nullptr, nullptr);
-  net->eval();
-  return net;
-}
-
-/// max |mine - reference| / max(1, max |reference|).
-double max_relative_diff(const torch::Tensor& mine, const torch::Tensor& reference) {
-  EXPECT_EQ(mine.sizes(), reference.sizes());
-  const double scale = std::max(1.0, reference.abs().max().item<double>());
-  return (mine - reference).abs().max().item<double>() / scale;
-}
 
 struct TorchvisionCase {
   std::string file, io, arch;

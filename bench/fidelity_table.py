@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""The table of bench/fidelity.sh: kNN top-1 and AMI, mean +- standard deviation over seeds,
+for protoclr and the reference (bench/ref_train.py) of each method, their gains over the
+random network, and the per-epoch training curves of both side by side (means over seeds).
+
+    /usr/bin/python3 bench/fidelity_table.py runs/fidelity
+"""
+import glob, json, os, re, statistics, sys
+
+out = sys.argv[1] if len(sys.argv) > 1 else "runs/fidelity"
+runs = {}  # (who, method) -> {seed: folder}
+for folder in sorted(glob.glob(os.path.join(out, "*-s*"))):
+    m = re.fullmatch(r"(protoclr|reference)-(pcl|moco)-s(\d+)|(random)-s(\d+)", os.path.basename(folder))
+    if not m or not os.path.isdir(folder):
+        continue
+    key, seed = ((m[1], m[2]), int(m[3])) if m[1] else (("random", "-"), int(m[5]))
+    runs.setdefault(key, {})[seed] = folder
+
+
+def evaluation(folder):
+    path = os.path.join(folder, "eval.json")
+    if not os.path.exists(path):
+        return None
+    e = json.load(open(path))
+    return e["knn"]["top1"], e["cluster"]["ami"]
+
+
+def spread(values):
+    mean = statistics.mean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return mean, sd
+
+
+print(f"| run | seeds | kNN top-1 | AMI | kNN gain over random | AMI gain |")
+print(f"|---|---|---|---|---|---|")
+random_scores = [s for s in (evaluation(f) for f in runs.get(("random", "-"), {}).values()) if s]
+base = (statistics.mean(s[0] for s in random_scores), statistics.mean(s[1] for s in random_scores)) if random_scores else None
+order = [("random", "-")] + [(w, m) for m in ("pcl", "moco") for w in ("reference", "protoclr")]
+for key in order:
+    scores = [s for s in (evaluation(f) for f in runs.get(key, {}).values()) if s]
+    if not scores:
+        continue
+    knn, ami = spread([s[0] for s in scores]), spread([s[1] for s in scores])
+    gain = (f"{knn[0] - base[0]:+.2f} | {ami[0] - base[1]:+.4f}" if base and key[0] != "random" else " | ")
+    name = "random init" if key[0] == "random" else f"{key[1].upper()}-v2, {key[0]}"
+    print(f"| {name} | {len(scores)} | {knn[0]:.2f} ± {knn[1]:.2f} | {ami[0]:.4f} ± {ami[1]:.4f} | {gain} |")
+
+
+def curves(folder):
+    path = os.path.join(folder, "metrics.jsonl")
+    rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+    return {r["epoch"]: r for r in rows if "loss" in r and "epoch" in r}
+
+
+for method in ("pcl", "moco"):
+    per_who = {}
+    for who in ("reference", "protoclr"):
+        per_seed = [curves(f) for f in runs.get((who, method), {}).values()]
+        per_who[who] = per_seed
+    if not any(per_who.values()):
+        continue
+    epochs = sorted({e for seeds in per_who.values() for c in seeds for e in c})
+    print(f"\n{method.upper()}-v2, per epoch (mean over seeds): loss / acc@inst / acc@proto, reference | protoclr")
+    print("| epoch | reference | protoclr |\n|---|---|---|")
+    for e in epochs:
+        cells = []
+        for who in ("reference", "protoclr"):
+            rows = [c[e] for c in per_who[who] if e in c]
+            if not rows:
+                cells.append("")
+                continue
+            mean = lambda k: statistics.mean(r[k] for r in rows if r.get(k) is not None) if any(
+                r.get(k) is not None for r in rows) else None
+            parts = [f"{mean('loss'):.3f}", f"{mean('acc_inst'):.1f}"]
+            if mean("acc_proto") is not None:
+                parts.append(f"{mean('acc_proto'):.1f}")
+            cells.append(" / ".join(parts))
+        print(f"| {e} | {cells[0]} | {cells[1]} |")
