@@ -1,7 +1,9 @@
 // Two augmented training views of every image of DATA, as the trainer's loader makes them,
 // written raw for bench/augment_stats.py, which compares their statistics with torchvision's
 // pipeline on the same images (docs/BENCHMARKS.md, "Fidelity").
-// Usage: dump_views DATA OUT.f32 [--size 32] [--aug mocov2] [--crop-scale 0.2] [--seed 0]
+// Usage: dump_views DATA OUT.f32 [--size 32] [--aug mocov2] [--crop-scale 0.2] [--seed 0] [--epoch 0]
+// (bench/ref_train.py --views DIR trains on such files: DIR/views_e{epoch}.f32, the same views
+// protoclr's loader gives that epoch with that seed.)
 // OUT.f32: float32 [N, 2, 3, S, S] in dataset order (normalised with ImageNet's mean and std).
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +16,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s DATA OUT.f32 [--size S] [--aug mocov1|mocov2] [--crop-scale C] [--seed N]\n",
+    std::fprintf(stderr, "usage: %s DATA OUT.f32 [--size S] [--aug mocov1|mocov2] [--crop-scale C] [--seed N] [--epoch E]\n",
                  argv[0]);
     return 2;
   }
@@ -22,12 +24,14 @@ int main(int argc, char** argv) {
   std::string aug = "mocov2";
   double crop_scale = 0.2;
   uint64_t seed = 0;
+  int64_t epoch = 0;
   for (int i = 3; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--size") size = std::atoi(v.c_str());
     else if (a == "--aug") aug = v;
     else if (a == "--crop-scale") crop_scale = std::atof(v.c_str());
     else if (a == "--seed") seed = std::strtoull(v.c_str(), nullptr, 10);
+    else if (a == "--epoch") epoch = std::atoll(v.c_str());
   }
   try {
     auto ds = protoclr::data::open_dataset(argv[1], protoclr::data::DatasetOptions{});
@@ -40,7 +44,7 @@ int main(int argc, char** argv) {
     o.seed = seed;
     o.drop_last = false;
     protoclr::data::Loader loader(ds, protoclr::data::Augmentation(options), o);
-    loader.start_epoch(0);
+    loader.start_epoch(epoch);
     const int64_t n = static_cast<int64_t>(ds->size());
     auto all = torch::zeros({n, 2, 3, size, size});
     while (auto b = loader.next())

@@ -11,6 +11,8 @@
 #   OUT      default runs/fidelity; finished runs are kept and not run again.
 #   FIDELITY_BF16=1 trains both sides with bf16 autocast (2.3x faster on CPUs with AMX);
 #   FIDELITY_DATA=DIR another ImageFolder root with train/ and test/.
+#   FIDELITY_QUERY_BN=N normalises the query batch in N groups on both sides (the published
+#   runs' per-GPU BN is 8; default 1, the whole batch).
 # Needs: scripts/setup.sh --with-python (python3-torch, -torchvision, -faiss), build/protoclr.
 # Budget of issue 12: CIFAR-10, 5,000 training images, ResNet-18 CIFAR stem, MLP head, 12
 # epochs, batch 128, lr 0.06 cosine, wd 5e-4, m 0.999, tau 0.2, r = queue = 1024, K =
@@ -21,7 +23,7 @@ seeds=0,1,2 methods=pcl,moco epochs=12 out=runs/fidelity who=protoclr,reference,
 while getopts "s:m:e:o:w:" opt; do
   case $opt in
     s) seeds=$OPTARG ;; m) methods=$OPTARG ;; e) epochs=$OPTARG ;; o) out=$OPTARG ;; w) who=$OPTARG ;;
-    *) sed -n '2,16p' "$0"; exit 2 ;;
+    *) sed -n '2,18p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -33,6 +35,7 @@ bin=build/protoclr
 mkdir -p "$out"
 threads="--threads 2 --workers 2"
 bf16=$([ "${FIDELITY_BF16:-0}" = 1 ] && echo --bf16 || true)
+query_bn=${FIDELITY_QUERY_BN:-1}
 clusters=50,100,200
 
 # The same evaluation for every model: kNN (k 200, tau 0.07) with a bank of 5,000 training
@@ -50,8 +53,17 @@ evaluate() {  # $1: run folder, then the model flags
 
 for seed in ${seeds//,/ }; do
   if [[ ",$who," == *",random,"* ]]; then
+    # The untrained networks of both sides: protoclr's init and torchvision's (ref_train.py
+    # with no epochs), so the gains can be read against each side's own start.
     mkdir -p "$out/random-s$seed"
     evaluate "$out/random-s$seed" --random-init --arch resnet18 --cifar-stem --seed "$seed"
+    ref=$out/random-reference-s$seed
+    if [ ! -s "$ref/imported.pt" ]; then
+      $py bench/ref_train.py "$data" --limit 5000 --cifar-stem --epochs 0 --seed "$seed" --out "$ref" > /dev/null 2> "$ref.log" \
+        && $bin import "$ref/checkpoint.pth.tar" --out "$ref/imported.pt" >> "$ref.log" 2>&1 \
+        || { echo "fidelity.sh: the reference's random init failed, see $ref.log"; exit 1; }
+    fi
+    evaluate "$ref" --checkpoint "$ref/imported.pt"
   fi
   for method in ${methods//,/ }; do
     preset=$method-v2
@@ -64,7 +76,7 @@ for seed in ${seeds//,/ }; do
         $bin train --data "$data/train" --preset "$preset" --arch resnet18 --cifar-stem --image-size 32 \
           --limit 5000 --epochs "$epochs" --warmup-epochs 2 --batch-size 128 --lr 0.06 --wd 5e-4 \
           --moco-m 0.999 --temperature 0.2 --bn-splits 8 --queue-size 1024 --neg-prototypes 1024 \
-          --num-clusters $clusters --seed "$seed" $threads $bf16 --knn-every 0 --save-every 0 --out "$run" "$@" \
+          --num-clusters $clusters --seed "$seed" $threads $bf16 --query-bn-splits "$query_bn" --knn-every 0 --save-every 0 --out "$run" "$@" \
           2> "$run.log" || { echo "fidelity.sh: protoclr failed, see $run.log"; exit 1; }
       fi
       evaluate "$run" --checkpoint "$run"
@@ -76,7 +88,7 @@ for seed in ${seeds//,/ }; do
         rm -rf "$ref"
         $py bench/ref_train.py "$data" --limit 5000 --cifar-stem --epochs "$epochs" --warmup-epochs 2 \
           --num-cluster "$ref_clusters" --batch-size 128 --lr 0.06 --wd 5e-4 --moco-m 0.999 --r 1024 \
-          --bn-splits 8 --temperature 0.2 --seed "$seed" $bf16 --out "$ref" > /dev/null 2> "$ref.log" \
+          --bn-splits 8 --temperature 0.2 --seed "$seed" $bf16 --query-bn-splits "$query_bn" --out "$ref" > /dev/null 2> "$ref.log" \
           || { echo "fidelity.sh: ref_train.py failed, see $ref.log"; exit 1; }
         $bin import "$ref/checkpoint.pth.tar" --out "$ref/imported.pt" >> "$ref.log" 2>&1
       fi

@@ -10,10 +10,13 @@ import glob, json, os, re, statistics, sys
 out = sys.argv[1] if len(sys.argv) > 1 else "runs/fidelity"
 runs = {}  # (who, method) -> {seed: folder}
 for folder in sorted(glob.glob(os.path.join(out, "*-s*"))):
-    m = re.fullmatch(r"(protoclr|reference)-(pcl|moco)-s(\d+)|(random)-s(\d+)", os.path.basename(folder))
+    m = re.fullmatch(r"(protoclr|reference)-(pcl|moco)-s(\d+)|random(-reference)?-s(\d+)", os.path.basename(folder))
     if not m or not os.path.isdir(folder):
         continue
-    key, seed = ((m[1], m[2]), int(m[3])) if m[1] else (("random", "-"), int(m[5]))
+    if m[1]:
+        key, seed = (m[1], m[2]), int(m[3])
+    else:
+        key, seed = ("reference" if m[4] else "protoclr", "random"), int(m[5])
     runs.setdefault(key, {})[seed] = folder
 
 
@@ -31,19 +34,22 @@ def spread(values):
     return mean, sd
 
 
-print(f"| run | seeds | kNN top-1 | AMI | kNN gain over random | AMI gain |")
-print(f"|---|---|---|---|---|---|")
-random_scores = [s for s in (evaluation(f) for f in runs.get(("random", "-"), {}).values()) if s]
-base = (statistics.mean(s[0] for s in random_scores), statistics.mean(s[1] for s in random_scores)) if random_scores else None
-order = [("random", "-")] + [(w, m) for m in ("pcl", "moco") for w in ("reference", "protoclr")]
-for key in order:
-    scores = [s for s in (evaluation(f) for f in runs.get(key, {}).values()) if s]
-    if not scores:
-        continue
-    knn, ami = spread([s[0] for s in scores]), spread([s[1] for s in scores])
-    gain = (f"{knn[0] - base[0]:+.2f} | {ami[0] - base[1]:+.4f}" if base and key[0] != "random" else " | ")
-    name = "random init" if key[0] == "random" else f"{key[1].upper()}-v2, {key[0]}"
-    print(f"| {name} | {len(scores)} | {knn[0]:.2f} ± {knn[1]:.2f} | {ami[0]:.4f} ± {ami[1]:.4f} | {gain} |")
+print("| run | seeds | kNN top-1 | AMI | kNN gain over own random init | AMI gain |")
+print("|---|---|---|---|---|---|")
+rows = {}
+for key, folders in runs.items():
+    scores = [s for s in (evaluation(f) for f in folders.values()) if s]
+    if scores:
+        rows[key] = (len(scores), spread([s[0] for s in scores]), spread([s[1] for s in scores]))
+for method in ("random", "pcl", "moco"):
+    for who in ("reference", "protoclr"):
+        if (who, method) not in rows:
+            continue
+        n, knn, ami = rows[(who, method)]
+        base = rows.get((who, "random"))
+        gain = (f"{knn[0] - base[1][0]:+.2f} | {ami[0] - base[2][0]:+.4f}" if base and method != "random" else " | ")
+        name = f"random init, {who}" if method == "random" else f"{method.upper()}-v2, {who}"
+        print(f"| {name} | {n} | {knn[0]:.2f} ± {knn[1]:.2f} | {ami[0]:.4f} ± {ami[1]:.4f} | {gain} |")
 
 
 def curves(folder):

@@ -54,6 +54,7 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--workers", type=int, default=2)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--bf16", action="store_true", help="bf16 autocast of the encoders (protoclr's --bf16)")
+p.add_argument("--views", default="", help="train on protoclr's views: DIR/views_e{epoch}.f32 from build/dump_views")
 p.add_argument("--out", default="", help="folder for metrics.jsonl and checkpoint.pth.tar")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
@@ -116,6 +117,8 @@ class Images(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         x = self.images[i]
+        if self.two_views and a.views:  # protoclr's views of this epoch (--views)
+            return (protoclr_views[i, 0], protoclr_views[i, 1]), i
         return ((augment(x), augment(x)) if self.two_views else centre(x)), i
 
 
@@ -205,6 +208,10 @@ def emit(record):
 
 
 for epoch in range(a.epochs):
+    if a.views:
+        protoclr_views = torch.from_numpy(np.fromfile(os.path.join(a.views, f"views_e{epoch}.f32"), dtype=np.float32))
+        protoclr_views = protoclr_views.reshape(len(train_images), 2, 3, a.image_size, a.image_size)
+        loader = torch.utils.data.DataLoader(two_views, batch_size=a.batch_size, shuffle=True, drop_last=True, num_workers=0)
     clusters = run_kmeans(key_features(centre_crops)) if levels_k and epoch >= a.warmup_epochs else []
     lr = a.lr * 0.5 * (1 + math.cos(math.pi * epoch / a.epochs))
     for g in sgd.param_groups:

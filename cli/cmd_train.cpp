@@ -68,6 +68,9 @@ void add_train_command(CLI::App& app) {
   f->bind(cmd, "--moco-m", "moco_m", &C::moco_m, "Momentum of the key encoder")->check(between(0, 1));
   f->bind(cmd, "--queue-size", "queue_size", &C::queue_size, "Negative keys in the MoCo queue")->check(positive());
   f->bind(cmd, "--bn-splits", "bn_splits", &C::bn_splits, "Shuffle-BN groups of the key batch")->check(positive());
+  f->bind(cmd, "--query-bn-splits", "query_bn_splits", &C::query_bn_splits,
+          "BatchNorm groups of the query batch (the published runs: one per GPU, 8)")
+      ->check(positive());
   f->bind(cmd, "--temperature", "temperature", &C::temperature, "tau (default from the preset: 0.1 v1, 0.2 v2)")->check(positive());
   f->bind(cmd, "--num-clusters", "num_clusters", &C::num_clusters, "K per granularity, e.g. 25000,50000,100000")
       ->delimiter(',')->check(at_least(2));

@@ -23,6 +23,8 @@ torch::Tensor SplitBatchShuffle::encode(ResNet& encoder, const torch::Tensor& x,
 
 MoCoImpl::MoCoImpl(MoCoOptions options) : options_(std::move(options)) {
   PROTOCLR_CHECK(options_.queue_size() > 0, "--queue-size must be positive (got ", options_.queue_size(), ")");
+  PROTOCLR_CHECK(options_.query_bn_groups() >= 1, "--query-bn-splits must be >= 1 (got ", options_.query_bn_groups(),
+                 ")");
   PROTOCLR_CHECK(options_.momentum() >= 0 && options_.momentum() <= 1, "--moco-m must be in [0, 1] (got ",
                  options_.momentum(), ")");
   encoder_q = register_module("encoder_q", make_encoder(options_.encoder()));
@@ -51,7 +53,18 @@ void MoCoImpl::momentum_update() {
 }
 
 torch::Tensor MoCoImpl::encode_query(const torch::Tensor& x) {
-  return torch::nn::functional::normalize(encoder_q->forward(x), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(options_.query_bn_groups(), x.size(0)));
+  torch::Tensor q;
+  if (groups == 1) {
+    q = encoder_q->forward(x);
+  } else {
+    std::vector<torch::Tensor> outs;
+    for (const auto& chunk : torch::tensor_split(x, groups, /*dim=*/0)) outs.push_back(encoder_q->forward(chunk));
+    q = torch::cat(outs, 0);
+  }
+  // Normalised in float32 as the keys are: under bf16 autocast the head's output is bf16, and
+  // the logits q.k / tau compare embeddings that differ by less than bf16's 2^-8 early on.
+  return torch::nn::functional::normalize(q.to(torch::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
 torch::Tensor MoCoImpl::encode_key(const torch::Tensor& x, KeyBatchShuffle& shuffle, Rng& rng) {

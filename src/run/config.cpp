@@ -77,6 +77,7 @@ void TrainConfig::validate() const {
   PROTOCLR_CHECK(low_dim > 0, "--low-dim must be positive (got ", low_dim, ")");
   PROTOCLR_CHECK(moco_m >= 0 && moco_m <= 1, "--moco-m must be in [0, 1] (got ", moco_m, ")");
   PROTOCLR_CHECK(bn_splits >= 1, "--bn-splits must be >= 1 (got ", bn_splits, ")");
+  PROTOCLR_CHECK(query_bn_splits >= 1, "--query-bn-splits must be >= 1 (got ", query_bn_splits, ")");
   PROTOCLR_CHECK(warmup_epochs >= 0, "--warmup-epochs must be >= 0 (got ", warmup_epochs, ")");
   PROTOCLR_CHECK(schedule == "cosine" || schedule == "step", "unknown --schedule '", schedule,
                  "' (use cosine, or step milestones such as 120,160)");
@@ -102,7 +103,8 @@ void TrainConfig::validate() const {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     TrainConfig, preset, prototypes, data, split, val, val_split, limit, val_limit, augmentation,
     crop_scale_min,
-    image_size, workers, arch, cifar_stem, low_dim, mlp, moco_m, queue_size, bn_splits, temperature,
+    image_size, workers, arch, cifar_stem, low_dim, mlp, moco_m, queue_size, bn_splits, query_bn_splits,
+    temperature,
     num_clusters, neg_prototypes, kmeans_iterations, kmeans_redo, alpha, warmup_epochs, epochs,
     batch_size, lr, momentum, weight_decay, schedule, milestones, channels_last, bf16, device, threads,
     seed, init, out, save_every, knn_every, knn_k, knn_temperature, max_steps)
@@ -114,7 +116,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) { return j.get<Train
 model::EncoderOptions TrainConfig::encoder_options() const { return {arch, cifar_stem, low_dim, mlp}; }
 
 model::MoCoOptions TrainConfig::moco_options() const {
-  return model::MoCoOptions(encoder_options()).queue_size(queue_size).momentum(moco_m);
+  return model::MoCoOptions(encoder_options()).queue_size(queue_size).momentum(moco_m).query_bn_groups(query_bn_splits);
 }
 
 data::DatasetOptions TrainConfig::dataset_options() const {

@@ -90,7 +90,6 @@ StepOutput Trainer::train_step(const DeviceBatch& batch, std::vector<PrototypeLe
     state_.key_features.reset();  // the momentum encoder moved: cached features are stale
     k = moco->encode_key(batch.key_view, *state_.key_shuffle, rng);
   }
-  q = q.to(torch::kFloat);
   const auto instance_logits = loss::info_nce_logits(q, k, moco->negatives(), state_.config.temperature);
   const auto proto_logits = prototype_logits(q, levels, batch.index, rng);
   const auto out = loss::proto_nce(instance_logits, proto_logits);

@@ -73,3 +73,25 @@ TEST(MoCo, ShuffleKeepsSampleOrderAndOneGroupEqualsPlainBatchNorm) {
   const auto k = moco->encode_key(x, four_groups, rng);
   EXPECT_TRUE(torch::allclose(k.norm(2, 1), torch::ones({8}), 1e-5, 1e-5));
 }
+
+TEST(MoCo, QueryBatchNormGroupsNormaliseEachShareOnItsOwn) {
+  torch::manual_seed(0);
+  model::EncoderOptions e;
+  e.arch = "resnet18";
+  e.cifar_stem = true;
+  e.low_dim = 4;
+  e.mlp = true;
+  auto grouped = model::MoCo(model::MoCoOptions(e).queue_size(10).query_bn_groups(2));
+  grouped->train();
+  auto x = torch::randn({8, 3, 16, 16});
+  torch::NoGradGuard g;
+  const auto q = grouped->encode_query(x);
+  // Each half through its own forward pass (its own batch statistics), in batch order.
+  const auto halves = torch::cat({grouped->encoder_q->forward(x.slice(0, 0, 4)), grouped->encoder_q->forward(x.slice(0, 4))});
+  EXPECT_TRUE(torch::allclose(q, torch::nn::functional::normalize(halves, torch::nn::functional::NormalizeFuncOptions().dim(1)),
+                              1e-4, 1e-4));
+  const auto whole = torch::nn::functional::normalize(grouped->encoder_q->forward(x),
+                                                      torch::nn::functional::NormalizeFuncOptions().dim(1));
+  EXPECT_FALSE(torch::allclose(q, whole, 1e-4, 1e-4));
+  EXPECT_THROW(model::MoCo(model::MoCoOptions(e).query_bn_groups(0)), std::exception);
+}

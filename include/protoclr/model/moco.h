@@ -38,6 +38,9 @@ struct MoCoOptions {
   TORCH_ARG(EncoderOptions, encoder);
   TORCH_ARG(int64_t, queue_size) = 16000;  ///< negatives kept in the queue (--queue-size)
   TORCH_ARG(double, momentum) = 0.999;     ///< key encoder momentum m (--moco-m)
+  /// BatchNorm groups of the query batch, in batch order (--query-bn-splits): each GPU of
+  /// the published runs normalises its own share of the batch.
+  TORCH_ARG(int64_t, query_bn_groups) = 1;
 };
 
 class MoCoImpl : public torch::nn::Module {
@@ -46,7 +49,7 @@ class MoCoImpl : public torch::nn::Module {
 
   /// theta_k <- m theta_k + (1 - m) theta_q over parameters (not BN buffers, as MoCo).
   void momentum_update();
-  /// L2-normalised query embeddings [B, D] (with grad).
+  /// L2-normalised float32 query embeddings [B, D] (with grad), BatchNorm in query_bn_groups groups.
   torch::Tensor encode_query(const torch::Tensor& x);
   /// L2-normalised key embeddings [B, D] through `shuffle` (no grad).
   torch::Tensor encode_key(const torch::Tensor& x, KeyBatchShuffle& shuffle, Rng& rng);

@@ -37,6 +37,9 @@ struct TrainConfig {
   double moco_m = 0.999;
   int64_t queue_size = 16000;     ///< MoCo negatives (the reference ties this to r)
   int bn_splits = 8;              ///< shuffle-BN groups for the key encoder
+  /// BatchNorm groups of the query batch (1: the whole batch). The published runs normalise
+  /// each GPU's share (32 of 256), so --query-bn-splits 8 is their query encoder.
+  int query_bn_splits = 1;
   double temperature = 0.2;       ///< tau
   // E-step / ProtoNCE.
   std::vector<int64_t> num_clusters = {25000, 50000, 100000};
