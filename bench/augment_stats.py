@@ -16,8 +16,8 @@ both, over every image and both views:
 """
 import argparse, json, random
 import numpy as np, torch, torchvision
-import torchvision.transforms as T
-from PIL import ImageFilter
+
+import published_pcl  # bench/published_pcl.py, next to this file
 
 p = argparse.ArgumentParser()
 p.add_argument("data", help="an ImageFolder root")
@@ -28,18 +28,8 @@ p.add_argument("--repeats", type=int, default=1, help="torchvision draws per ima
 a = p.parse_args()
 random.seed(0); torch.manual_seed(0)
 
-MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-
-
-class Blur:
-    def __call__(self, x):
-        return x.filter(ImageFilter.GaussianBlur(radius=random.uniform(0.1, 2.0)))
-
-
-augment = T.Compose([T.RandomResizedCrop(a.size, scale=(a.crop_scale, 1.0)),
-                     T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-                     T.RandomGrayscale(p=0.2), T.RandomApply([Blur()], p=0.5),
-                     T.RandomHorizontalFlip(), T.ToTensor()])
+MEAN, STD = published_pcl.IMAGENET_MEAN, published_pcl.IMAGENET_STD
+augment = published_pcl.augmentation("mocov2", a.size, a.crop_scale, normalize=False)
 
 
 def stats(v):

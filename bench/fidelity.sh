@@ -51,23 +51,32 @@ evaluate() {  # $1: run folder, then the model flags
   printf '{"knn":%s,"cluster":%s}\n' "$knn" "$cluster" > "$dir/eval.json"
 }
 
+# The published algorithm (bench/ref_train.py) for $3 epochs with K = $4 (empty: MoCo), seed
+# $2, into folder $1; its checkpoint through `protoclr import`; then evaluate.
+reference() {
+  local dir=$1 seed=$2 n_epochs=$3 ks=$4
+  if [ ! -s "$dir/imported.pt" ]; then
+    echo "# reference, $n_epochs epochs, K = ${ks:-none}, seed $seed -> $dir"
+    rm -rf "$dir"
+    { $py bench/ref_train.py "$data" --limit 5000 --cifar-stem --epochs "$n_epochs" --warmup-epochs 2 \
+        --num-cluster "$ks" --batch-size 128 --lr 0.06 --wd 5e-4 --moco-m 0.999 --r 1024 --bn-splits 8 \
+        --temperature 0.2 --seed "$seed" $bf16 --query-bn-splits "$query_bn" --out "$dir" > /dev/null 2> "$dir.log" \
+      && $bin import "$dir/checkpoint.pth.tar" --out "$dir/imported.pt" >> "$dir.log" 2>&1; } \
+      || { echo "fidelity.sh: the reference failed, see $dir.log"; exit 1; }
+  fi
+  evaluate "$dir" --checkpoint "$dir/imported.pt"
+}
+
 for seed in ${seeds//,/ }; do
   if [[ ",$who," == *",random,"* ]]; then
     # The untrained networks of both sides: protoclr's init and torchvision's (ref_train.py
     # with no epochs), so the gains can be read against each side's own start.
     mkdir -p "$out/random-s$seed"
     evaluate "$out/random-s$seed" --random-init --arch resnet18 --cifar-stem --seed "$seed"
-    ref=$out/random-reference-s$seed
-    if [ ! -s "$ref/imported.pt" ]; then
-      $py bench/ref_train.py "$data" --limit 5000 --cifar-stem --epochs 0 --seed "$seed" --out "$ref" > /dev/null 2> "$ref.log" \
-        && $bin import "$ref/checkpoint.pth.tar" --out "$ref/imported.pt" >> "$ref.log" 2>&1 \
-        || { echo "fidelity.sh: the reference's random init failed, see $ref.log"; exit 1; }
-    fi
-    evaluate "$ref" --checkpoint "$ref/imported.pt"
+    reference "$out/random-reference-s$seed" "$seed" 0 ""
   fi
   for method in ${methods//,/ }; do
     preset=$method-v2
-    ref_clusters=$([ "$method" = pcl ] && echo $clusters || echo "")
     run=$out/protoclr-$method-s$seed
     if [[ ",$who," == *",protoclr,"* ]]; then
       if [ ! -s "$run/checkpoint.pt" ]; then
@@ -81,18 +90,8 @@ for seed in ${seeds//,/ }; do
       fi
       evaluate "$run" --checkpoint "$run"
     fi
-    ref=$out/reference-$method-s$seed
     if [[ ",$who," == *",reference,"* ]]; then
-      if [ ! -s "$ref/imported.pt" ]; then
-        echo "# reference $preset seed $seed -> $ref"
-        rm -rf "$ref"
-        $py bench/ref_train.py "$data" --limit 5000 --cifar-stem --epochs "$epochs" --warmup-epochs 2 \
-          --num-cluster "$ref_clusters" --batch-size 128 --lr 0.06 --wd 5e-4 --moco-m 0.999 --r 1024 \
-          --bn-splits 8 --temperature 0.2 --seed "$seed" $bf16 --query-bn-splits "$query_bn" --out "$ref" > /dev/null 2> "$ref.log" \
-          || { echo "fidelity.sh: ref_train.py failed, see $ref.log"; exit 1; }
-        $bin import "$ref/checkpoint.pth.tar" --out "$ref/imported.pt" >> "$ref.log" 2>&1
-      fi
-      evaluate "$ref" --checkpoint "$ref/imported.pt"
+      reference "$out/reference-$method-s$seed" "$seed" "$epochs" "$([ "$method" = pcl ] && echo $clusters)"
     fi
   done
 done

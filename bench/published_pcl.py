@@ -1,7 +1,58 @@
-"""The published PCL E-step (github.com/salesforce/PCL main_pcl.py, run_kmeans), written
-literally, on the CPU: shared by bench/ref_train.py and the E-step equivalence test
-(tests/cluster/make_e_step_reference.py)."""
+"""The published PCL code's pieces that more than one script needs (github.com/salesforce/PCL:
+main_pcl.py, pcl/loader.py), written literally: the encoder, the augmentation and the E-step
+(run_kmeans, on the CPU). Used by bench/ref_train.py, bench/augment_stats.py and the PyTorch
+side of the equivalence tests (tests/*/make_*.py, which put bench/ on sys.path). torch and
+faiss are imported where needed, so the E-step alone needs only numpy and faiss."""
+import random
+
 import numpy as np
+
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def moco_encoder(arch, low_dim, mlp, cifar_stem):
+    """The MoCo / PCL encoder: a torchvision ResNet whose fc is the head (main_pcl.py), MoCo
+    v2's MLP head with `mlp`, and with `cifar_stem` the 3x3 stride-1 conv1 and no max-pool
+    swapped in after construction, as MoCo's CIFAR demo does (so conv1 keeps PyTorch's
+    default init)."""
+    import torch.nn as nn
+    import torchvision
+    model = getattr(torchvision.models, arch)(num_classes=low_dim)
+    if cifar_stem:
+        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    if mlp:
+        dim_mlp = model.fc.weight.shape[1]
+        model.fc = nn.Sequential(nn.Linear(dim_mlp, dim_mlp), nn.ReLU(), model.fc)
+    return model
+
+
+class GaussianBlur:
+    """pcl/loader.py: PIL's Gaussian blur with sigma drawn from [0.1, 2]."""
+
+    def __init__(self, sigma=(0.1, 2.0)):
+        self.sigma = sigma
+
+    def __call__(self, x):
+        from PIL import ImageFilter
+        return x.filter(ImageFilter.GaussianBlur(radius=random.uniform(*self.sigma)))
+
+
+def augmentation(name, size, crop_scale=0.2, normalize=True):
+    """main_pcl.py's training augmentation of one view: "mocov1" (PCL v1) or "mocov2" (PCL
+    v2), at `size` pixels, crops from `crop_scale` of the area; a tensor in [0, 1] without
+    `normalize`."""
+    import torchvision.transforms as T
+    crop = T.RandomResizedCrop(size, scale=(crop_scale, 1.0))
+    if name == "mocov1":
+        steps = [crop, T.RandomGrayscale(p=0.2), T.ColorJitter(0.4, 0.4, 0.4, 0.4), T.RandomHorizontalFlip()]
+    else:
+        steps = [crop, T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), T.RandomGrayscale(p=0.2),
+                 T.RandomApply([GaussianBlur()], p=0.5), T.RandomHorizontalFlip()]
+    steps.append(T.ToTensor())
+    if normalize:
+        steps.append(T.Normalize(IMAGENET_MEAN, IMAGENET_STD))
+    return T.Compose(steps)
 
 
 def run_kmeans(x, num_cluster, temperature, seeds):

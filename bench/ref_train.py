@@ -26,9 +26,9 @@ which `protoclr import` reads, so both sides are evaluated by the same code.
         --epochs 12 --warmup-epochs 2 --num-cluster 50,100,200 --r 1024 --out runs/ref-pcl
 """
 import argparse, gzip, json, math, os, random, time
-import numpy as np, torch, torch.nn as nn, torch.nn.functional as F, torchvision
+import numpy as np, torch, torch.nn.functional as F, torchvision
 import torchvision.transforms as T
-from PIL import Image, ImageFilter
+from PIL import Image
 
 import published_pcl  # bench/published_pcl.py, next to this file
 
@@ -91,21 +91,9 @@ def open_train(limit):
     return [folder.loader(folder.samples[i][0]) for i in balanced_first(y, limit)]
 
 
-class Blur:  # pcl/loader.py GaussianBlur
-    def __call__(self, x):
-        return x.filter(ImageFilter.GaussianBlur(radius=random.uniform(0.1, 2.0)))
-
-
-norm = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-crop = T.RandomResizedCrop(a.image_size, scale=(a.crop_scale, 1.0))
-if a.aug == "mocov1":
-    augment = T.Compose([crop, T.RandomGrayscale(p=0.2), T.ColorJitter(0.4, 0.4, 0.4, 0.4),
-                         T.RandomHorizontalFlip(), T.ToTensor(), norm])
-else:
-    augment = T.Compose([crop, T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-                         T.RandomGrayscale(p=0.2), T.RandomApply([Blur()], p=0.5),
-                         T.RandomHorizontalFlip(), T.ToTensor(), norm])
-centre = T.Compose([T.Resize(a.image_size), T.CenterCrop(a.image_size), T.ToTensor(), norm])
+augment = published_pcl.augmentation(a.aug, a.image_size, a.crop_scale)
+centre = T.Compose([T.Resize(a.image_size), T.CenterCrop(a.image_size), T.ToTensor(),
+                    T.Normalize(published_pcl.IMAGENET_MEAN, published_pcl.IMAGENET_STD)])
 
 
 class Images(torch.utils.data.Dataset):
@@ -123,13 +111,7 @@ class Images(torch.utils.data.Dataset):
 
 
 def encoder():
-    m = torchvision.models.resnet18(num_classes=128)
-    if a.cifar_stem:
-        m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        m.maxpool = nn.Identity()
-    d = m.fc.weight.shape[1]
-    m.fc = nn.Sequential(nn.Linear(d, d), nn.ReLU(), m.fc)
-    return m
+    return published_pcl.moco_encoder("resnet18", 128, mlp=True, cifar_stem=a.cifar_stem)
 
 
 def grouped(model, x, groups):

@@ -5,6 +5,19 @@
 #include "protoclr/core/error.h"
 
 namespace protoclr::model {
+namespace {
+
+/// `encoder` on x in `groups` consecutive BatchNorm groups (as many GPUs would each normalise
+/// their share of the batch), outputs in batch order. One group: a plain forward pass.
+torch::Tensor forward_in_groups(ResNet& encoder, const torch::Tensor& x, int64_t groups) {
+  groups = std::max<int64_t>(1, std::min<int64_t>(groups, x.size(0)));
+  if (groups == 1) return encoder->forward(x);
+  std::vector<torch::Tensor> outs;
+  for (const auto& chunk : torch::tensor_split(x, groups, /*dim=*/0)) outs.push_back(encoder->forward(chunk));
+  return torch::cat(outs, 0);
+}
+
+}  // namespace
 
 torch::Tensor SplitBatchShuffle::encode(ResNet& encoder, const torch::Tensor& x, Rng& rng) {
   const int64_t b = x.size(0);
@@ -12,11 +25,7 @@ torch::Tensor SplitBatchShuffle::encode(ResNet& encoder, const torch::Tensor& x,
   std::iota(perm.begin(), perm.end(), 0);
   for (int64_t i = b - 1; i > 0; --i) std::swap(perm[i], perm[uniform_index(rng, i + 1)]);
   auto shuffle = torch::tensor(perm, torch::kLong).to(x.device());
-  const auto shuffled = x.index_select(0, shuffle);
-  const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(groups_, b));
-  std::vector<torch::Tensor> outs;
-  for (const auto& chunk : torch::tensor_split(shuffled, groups, /*dim=*/0)) outs.push_back(encoder->forward(chunk));
-  auto out = torch::cat(outs, 0);
+  const auto out = forward_in_groups(encoder, x.index_select(0, shuffle), groups_);
   // Undo the permutation: row shuffle[i] of the input is row i of `out`.
   return torch::empty_like(out).index_copy_(0, shuffle, out);
 }
@@ -53,17 +62,8 @@ void MoCoImpl::momentum_update() {
 }
 
 torch::Tensor MoCoImpl::encode_query(const torch::Tensor& x) {
-  const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(options_.query_bn_groups(), x.size(0)));
-  torch::Tensor q;
-  if (groups == 1) {
-    q = encoder_q->forward(x);
-  } else {
-    std::vector<torch::Tensor> outs;
-    for (const auto& chunk : torch::tensor_split(x, groups, /*dim=*/0)) outs.push_back(encoder_q->forward(chunk));
-    q = torch::cat(outs, 0);
-  }
-  // Normalised in float32 as the keys are: under bf16 autocast the head's output is bf16, and
-  // the logits q.k / tau compare embeddings that differ by less than bf16's 2^-8 early on.
+  const auto q = forward_in_groups(encoder_q, x, options_.query_bn_groups());
+  // Normalised in float32, as the keys are (under bf16 autocast the head's output is bf16).
   return torch::nn::functional::normalize(q.to(torch::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 

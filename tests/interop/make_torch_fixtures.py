@@ -23,26 +23,16 @@ import sys
 
 import torch
 import torch.nn as nn
-import torchvision
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from published_pcl import moco_encoder  # noqa: E402  the published encoder, one definition
 
 TOL = 1e-4
 
 
 def backbone(arch, cifar_stem=False, num_classes=1000):
-    model = getattr(torchvision.models, arch)(num_classes=num_classes)
-    if cifar_stem:
-        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
-        model.maxpool = nn.Identity()
-    return model
-
-
-def moco_encoder(arch, low_dim, mlp, cifar_stem=False):
-    """MoCo / PCL encoder as in main_pcl.py: torchvision ResNet whose fc is the head."""
-    model = backbone(arch, cifar_stem, num_classes=low_dim)
-    if mlp:
-        dim_mlp = model.fc.weight.shape[1]
-        model.fc = nn.Sequential(nn.Linear(dim_mlp, dim_mlp), nn.ReLU(), model.fc)
-    return model
+    """A torchvision ResNet (the CIFAR stem swapped in as the published CIFAR code does)."""
+    return moco_encoder(arch, num_classes, mlp=False, cifar_stem=cifar_stem)
 
 
 def randomize_bn(model, gen):
@@ -88,8 +78,8 @@ def make(out):
     # Published PCL layout (main_pcl.py save_checkpoint on a DistributedDataParallel MoCo):
     # PCL v2 = MoCo v2 MLP head, low_dim 128; encoder_k differs from encoder_q.
     arch, low_dim, queue_size = "resnet18", 128, 64
-    q = moco_encoder(arch, low_dim, mlp=True).eval()
-    k = moco_encoder(arch, low_dim, mlp=True).eval()
+    q = moco_encoder(arch, low_dim, mlp=True, cifar_stem=False).eval()
+    k = moco_encoder(arch, low_dim, mlp=True, cifar_stem=False).eval()
     randomize_bn(q, gen)
     randomize_bn(k, gen)
     sd = {}

@@ -9,22 +9,13 @@ Run with the Debian torch (not the pyenv python on PATH):
     /usr/bin/python3 tests/model/make_resnet_keys.py
 """
 import os
+import sys
 
 import torch
-import torch.nn as nn
 import torchvision
 
-
-def moco_encoder(arch, low_dim, mlp, cifar_stem):
-    """MoCo / PCL encoder: torchvision ResNet whose fc is the projection head."""
-    model = getattr(torchvision.models, arch)(num_classes=low_dim)
-    if cifar_stem:
-        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
-        model.maxpool = nn.Identity()
-    if mlp:
-        dim_mlp = model.fc.weight.shape[1]
-        model.fc = nn.Sequential(nn.Linear(dim_mlp, dim_mlp), nn.ReLU(), model.fc)
-    return model
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from published_pcl import moco_encoder  # noqa: E402  the published encoder, one definition
 
 
 def emit(out, cname, model):

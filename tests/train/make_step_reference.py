@@ -14,7 +14,10 @@ draws. SGD with momentum 0.9 and weight decay on every parameter, as torch.optim
 momentum update of the key encoder before its forward pass; the keys enqueued after the step.
 """
 import os, sys
-import torch, torch.nn as nn, torch.nn.functional as F, torchvision
+import torch, torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import published_pcl  # noqa: E402  the published encoder, shared with bench/ref_train.py
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -24,16 +27,7 @@ LR, WD, MOMENTUM, M, TAU = 0.1, 0.01, 0.9, 0.9, 0.2  # wd large enough to show
 LEVELS = (5, 7)
 
 
-def encoder():
-    m = torchvision.models.resnet18(num_classes=D)
-    m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-    m.maxpool = nn.Identity()
-    d = m.fc.weight.shape[1]
-    m.fc = nn.Sequential(nn.Linear(d, d), nn.ReLU(), m.fc)
-    return m
-
-
-q_enc, k_enc = encoder(), encoder()
+q_enc, k_enc = (published_pcl.moco_encoder("resnet18", D, mlp=True, cifar_stem=True) for _ in range(2))
 k_enc.load_state_dict(q_enc.state_dict())
 for w in k_enc.parameters():
     w.requires_grad = False
