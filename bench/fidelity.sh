@@ -11,6 +11,7 @@
 #   OUT      default runs/fidelity; finished runs are kept and not run again.
 #   FIDELITY_BF16=1 trains both sides with bf16 autocast (2.3x faster on CPUs with AMX);
 #   FIDELITY_DATA=DIR another ImageFolder root with train/ and test/.
+#   FIDELITY_THREADS=N intra-op threads of each training and evaluation (default 2).
 #   FIDELITY_QUERY_BN=N normalises the query batch in N groups on both sides (the published
 #   runs' per-GPU BN is 8; default 1, the whole batch).
 # Needs: scripts/setup.sh --with-python (python3-torch, -torchvision, -faiss), build/protoclr.
@@ -33,7 +34,20 @@ bin=build/protoclr
 [ -x $bin ] || { echo "fidelity.sh: $bin not found: build first (scripts/test.sh or cmake --build build)"; exit 1; }
 [ -d "$data/train" ] || { echo "fidelity.sh: $data/train not found: set FIDELITY_DATA to an ImageFolder root"; exit 1; }
 mkdir -p "$out"
-threads="--threads 2 --workers 2"
+threads="--threads ${FIDELITY_THREADS:-2} --workers 2"
+
+# Both sides train on the same 5,000 images: the first 500 of each class (by file name), as
+# links in $out/train-5000/train. (protoclr's --limit draws its own seeded sample and the
+# reference takes the first 500 of each class: the sides would see other images.)
+subset=$out/train-5000
+if [ ! -d "$subset" ]; then
+  staging=$(mktemp -d "$out/.train-5000.XXXXXX")  # renamed into place whole: parallel calls are safe
+  for dir in "$(realpath "$data/train")"/*/; do
+    mkdir -p "$staging/train/$(basename "$dir")"
+    find "$dir" -maxdepth 1 -type f | sort | awk 'NR <= 500' | xargs -d '\n' ln -s -t "$staging/train/$(basename "$dir")"
+  done
+  mv -T "$staging" "$subset" 2>/dev/null || rm -rf "$staging"
+fi
 bf16=$([ "${FIDELITY_BF16:-0}" = 1 ] && echo --bf16 || true)
 query_bn=${FIDELITY_QUERY_BN:-1}
 clusters=50,100,200
@@ -58,7 +72,7 @@ reference() {
   if [ ! -s "$dir/imported.pt" ]; then
     echo "# reference, $n_epochs epochs, K = ${ks:-none}, seed $seed -> $dir"
     rm -rf "$dir"
-    { $py bench/ref_train.py "$data" --limit 5000 --cifar-stem --epochs "$n_epochs" --warmup-epochs 2 \
+    { $py bench/ref_train.py "$subset" --limit 0 --cifar-stem --epochs "$n_epochs" --warmup-epochs 2 \
         --num-cluster "$ks" --batch-size 128 --lr 0.06 --wd 5e-4 --moco-m 0.999 --r 1024 --bn-splits 8 \
         --temperature 0.2 --seed "$seed" $bf16 --query-bn-splits "$query_bn" --out "$dir" > /dev/null 2> "$dir.log" \
       && $bin import "$dir/checkpoint.pth.tar" --out "$dir/imported.pt" >> "$dir.log" 2>&1; } \
@@ -82,8 +96,8 @@ for seed in ${seeds//,/ }; do
       if [ ! -s "$run/checkpoint.pt" ]; then
         echo "# protoclr $preset seed $seed -> $run"
         rm -rf "$run"
-        $bin train --data "$data/train" --preset "$preset" --arch resnet18 --cifar-stem --image-size 32 \
-          --limit 5000 --epochs "$epochs" --warmup-epochs 2 --batch-size 128 --lr 0.06 --wd 5e-4 \
+        $bin train --data "$subset/train" --preset "$preset" --arch resnet18 --cifar-stem --image-size 32 \
+          --limit 0 --epochs "$epochs" --warmup-epochs 2 --batch-size 128 --lr 0.06 --wd 5e-4 \
           --moco-m 0.999 --temperature 0.2 --bn-splits 8 --queue-size 1024 --neg-prototypes 1024 \
           --num-clusters $clusters --seed "$seed" $threads $bf16 --query-bn-splits "$query_bn" --knn-every 0 --save-every 0 --out "$run" "$@" \
           2> "$run.log" || { echo "fidelity.sh: protoclr failed, see $run.log"; exit 1; }
