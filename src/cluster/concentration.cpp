@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "protoclr/core/error.h"
 #include "protoclr/core/log.h"
@@ -9,16 +10,17 @@
 namespace protoclr::cluster {
 namespace {
 
-/// numpy's linear percentile of already sorted values (numpy's _lerp, including its
-/// t >= 0.5 form, so results agree to the last bit where numpy's do).
-double percentile_sorted(const std::vector<double>& sorted, double q) {
-  TORCH_INTERNAL_ASSERT(!sorted.empty());
-  const double rank = (static_cast<double>(sorted.size()) - 1.0) * q / 100.0;
-  const auto below = static_cast<size_t>(std::floor(rank));
-  const size_t above = std::min(below + 1, sorted.size() - 1);
+/// numpy's linear percentile of already sorted values [n] (float64, any device): numpy's
+/// _lerp, including its t >= 0.5 form, so results agree to the last bit where numpy's do.
+double percentile_sorted(const torch::Tensor& sorted, double q) {
+  const int64_t n = sorted.size(0);
+  TORCH_INTERNAL_ASSERT(n > 0 && sorted.scalar_type() == torch::kDouble);
+  const double rank = (static_cast<double>(n) - 1.0) * q / 100.0;
+  const auto below = static_cast<int64_t>(std::floor(rank));
+  const int64_t above = std::min(below + 1, n - 1);
   const double t = rank - static_cast<double>(below);
-  const double a = sorted[below];
-  const double b = sorted[above];
+  const double a = sorted[below].item<double>();
+  const double b = sorted[above].item<double>();
   const double diff = b - a;
   return t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
 }
@@ -28,8 +30,7 @@ double percentile_sorted(const std::vector<double>& sorted, double q) {
 double percentile(std::vector<double> values, double q) {
   PROTOCLR_CHECK(!values.empty(), "percentile of an empty array");
   PROTOCLR_CHECK(q >= 0 && q <= 100, "percentile q=", q, " must be in [0, 100]");
-  std::sort(values.begin(), values.end());
-  return percentile_sorted(values, q);
+  return percentile_sorted(std::get<0>(torch::tensor(values, torch::kDouble).sort()), q);
 }
 
 torch::Tensor concentration(const torch::Tensor& sq_distances, const torch::Tensor& assignments,
@@ -46,76 +47,47 @@ torch::Tensor concentration(const torch::Tensor& sq_distances, const torch::Tens
                      options.clamp_high_percentile <= 100,
                  "concentration: clamp percentiles [", options.clamp_low_percentile, ", ",
                  options.clamp_high_percentile, "] must satisfy 0 <= low <= high <= 100");
-  const torch::Tensor dist = sq_distances.detach().to(torch::kCPU, torch::kFloat).contiguous();
-  const torch::Tensor assign = assignments.detach().to(torch::kCPU, torch::kLong).contiguous();
-  const int64_t n = dist.size(0);
-  const float* d = dist.data_ptr<float>();
-  const int64_t* a = assign.data_ptr<int64_t>();
-
-  // One pass over the points: members and sum of L2 distances per cluster.
-  std::vector<double> sum(k, 0.0);
-  std::vector<int64_t> count(k, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t c = a[i];
-    PROTOCLR_CHECK(c >= 0 && c < k, "concentration: assignment ", c, " of point ", i,
-                   " is outside [0, ", k, ")");
-    sum[c] += std::sqrt(std::max(static_cast<double>(d[i]), 0.0));
-    ++count[c];
+  torch::NoGradGuard no_grad;
+  const torch::Tensor dist = sq_distances.detach().to(torch::kDouble).clamp_min(0).sqrt();
+  const torch::Tensor assign = assignments.detach().to(dist.device(), torch::kLong);
+  const torch::Tensor outside = (assign < 0) | (assign >= k);
+  if (outside.any().item<bool>()) {
+    const int64_t i = outside.nonzero()[0][0].item<int64_t>();
+    throw Error(detail::concat("concentration: assignment ", assign[i].item<int64_t>(), " of point ", i,
+                               " is outside [0, ", k, ")"));
   }
+
+  // Members and sum of L2 distances per cluster (float64, on the points' device).
+  const torch::Tensor sum = torch::zeros({k}, dist.options()).index_add_(0, assign, dist);
+  const torch::Tensor count = torch::bincount(assign, /*weights=*/{}, /*minlength=*/k).to(torch::kDouble);
 
   // eq. (12); clusters with fewer than 2 members take the largest phi.
-  std::vector<double> phi(k, 0.0);
-  double top = 0.0;
-  for (int64_t c = 0; c < k; ++c) {
-    if (count[c] > 1) {
-      phi[c] = sum[c] / static_cast<double>(count[c]) / std::log(static_cast<double>(count[c]) + options.alpha);
-      top = std::max(top, phi[c]);
-    }
-  }
+  const torch::Tensor spread = count > 1;
+  torch::Tensor phi = torch::where(spread, sum / count / (count + options.alpha).log(), torch::zeros_like(sum));
+  double top = phi.max().item<double>();
   if (top <= 0.0) top = 1.0;  // no cluster with spread: all equal, avoid 0/0 below
-  for (int64_t c = 0; c < k; ++c) {
-    if (count[c] < 2) phi[c] = top;
-  }
+  phi.masked_fill_(spread.logical_not(), top);
 
   // Clamp extreme values for stability, then scale the mean to the temperature.
-  std::vector<double> sorted = phi;
-  std::sort(sorted.begin(), sorted.end());
+  const torch::Tensor sorted = std::get<0>(phi.sort());
   const double low = percentile_sorted(sorted, options.clamp_low_percentile);
   const double high = percentile_sorted(sorted, options.clamp_high_percentile);
-  double total = 0.0;
-  for (double& p : phi) {
-    p = std::clamp(p, low, high);
-    total += p;
-  }
+  phi = phi.clamp(low, high);
   if (low <= 0.0) {
     // Only when over clamp_low_percentile% of the clusters have zero spread (identical points).
-    double smallest_positive = 0.0;
-    for (double p : sorted) {
-      if (p > 0.0) {
-        smallest_positive = std::min(p, high);
-        break;
-      }
-    }
+    const torch::Tensor positive = sorted.masked_select(sorted > 0);  // ascending
+    double smallest_positive = positive.numel() > 0 ? std::min(positive[0].item<double>(), high) : 0.0;
     if (smallest_positive <= 0.0) smallest_positive = 1.0;
-    int64_t raised = 0;
-    total = 0.0;
-    for (double& p : phi) {
-      if (p <= 0.0) {
-        p = smallest_positive;
-        ++raised;
-      }
-      total += p;
-    }
+    const torch::Tensor zero = phi <= 0;
+    const int64_t raised = zero.sum().item<int64_t>();
+    phi.masked_fill_(zero, smallest_positive);
     if (raised > 0) {
       log::warn("concentration: ", raised, " of ", k,
                 " clusters have zero spread; their phi is raised to the smallest positive value");
     }
   }
-  const double scale = options.temperature * static_cast<double>(k) / total;
-  torch::Tensor out = torch::empty({k}, torch::kFloat);
-  float* o = out.data_ptr<float>();
-  for (int64_t c = 0; c < k; ++c) o[c] = static_cast<float>(phi[c] * scale);
-  return out;
+  const double scale = options.temperature * static_cast<double>(k) / phi.sum().item<double>();
+  return (phi * scale).to(torch::kFloat);
 }
 
 }  // namespace protoclr::cluster

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "protoclr/cluster/kmeans.h"
+#include "protoclr/cluster/torch_kmeans.h"
 #include "protoclr/core/error.h"
 #include "protoclr/core/log.h"
 
@@ -28,10 +29,16 @@ EStepResult run_e_step(const torch::Tensor& features, const EStepOptions& option
   PROTOCLR_CHECK(features.defined() && features.dim() == 2,
                  "E-step features must be a 2-D [N, D] tensor");
   check_num_clusters(options.num_clusters, features.size(0));
-  // One CPU float32 copy for all granularities (kmeans_train's conversion is then a no-op).
-  const torch::Tensor x = features.detach().to(torch::kCPU, torch::kFloat).contiguous();
-
+  PROTOCLR_CHECK(options.init_centroids.empty() || options.init_centroids.size() == options.num_clusters.size(),
+                 "E-step: ", options.init_centroids.size(), " initial centroid sets for ",
+                 options.num_clusters.size(), " granularities");
   EStepResult result;
+  result.backend = resolve_kmeans_backend(options.backend, features.device());
+  const bool use_torch = result.backend == KMeansBackend::kTorch;
+  // One float32 copy for all granularities (the k-means' own conversion is then a no-op):
+  // on the CPU for faiss, where the features are for the torch k-means.
+  const torch::Tensor x = features.detach().to(use_torch ? features.device() : torch::kCPU, torch::kFloat).contiguous();
+
   result.levels.reserve(options.num_clusters.size());
   for (size_t m = 0; m < options.num_clusters.size(); ++m) {
     const auto level_start = std::chrono::steady_clock::now();
@@ -41,21 +48,22 @@ EStepResult run_e_step(const torch::Tensor& features, const EStepOptions& option
     km.redo = options.redo;
     km.seed = options.seed + m;
     km.threads = options.threads;
-    KMeansResult clusters = kmeans_train(x, km);
+    if (!options.init_centroids.empty()) km.init_centroids = options.init_centroids[m];
+    KMeansResult clusters = use_torch ? torch_kmeans_train(x, km) : kmeans_train(x, km);
 
     ClusterLevel level;
     level.k = km.k;
     level.prototypes = torch::nn::functional::normalize(
-        clusters.centroids, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1));
-    level.counts = torch::bincount(clusters.assignments, /*weights=*/{}, /*minlength=*/km.k);
-    level.phi = concentration(clusters.sq_distances, clusters.assignments, km.k, options.concentration);
-    level.assignments = std::move(clusters.assignments);
+        clusters.centroids, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1)).cpu();
+    level.counts = torch::bincount(clusters.assignments, /*weights=*/{}, /*minlength=*/km.k).cpu();
+    level.phi = concentration(clusters.sq_distances, clusters.assignments, km.k, options.concentration).cpu();
+    level.assignments = clusters.assignments.cpu();
     level.objective = std::move(clusters.objective);
     level.seconds = seconds_since(level_start);
     TORCH_INTERNAL_ASSERT(level.counts.size(0) == km.k);
-    log::info("E-step K=", km.k, ": ", (level.counts == 0).sum().item<int64_t>(),
-              " empty clusters, objective ", level.objective.empty() ? 0.f : level.objective.back(),
-              ", ", level.seconds, " s");
+    log::info("E-step K=", km.k, " (", kmeans_backend_name(result.backend), ", ", x.device(), "): ",
+              (level.counts == 0).sum().item<int64_t>(), " empty clusters, objective ",
+              level.objective.empty() ? 0.f : level.objective.back(), ", ", level.seconds, " s");
     result.levels.push_back(std::move(level));
   }
   result.seconds = seconds_since(start);

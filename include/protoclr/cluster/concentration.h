@@ -20,10 +20,12 @@ struct ConcentrationOptions {
 /// phi (1 when that max is 0); clamp to the [10th, 90th] percentile (numpy's linear
 /// interpolation); scale so mean(phi) = temperature.
 /// sq_distances: [N] squared L2 distance of each point to its centroid (negative rounding
-/// noise is read as 0); assignments: [N] int64 in [0, k). Returns [K] float32 on the CPU.
-/// One O(N + K log K) pass, accumulated in double. Degenerate case not in the reference:
-/// if phi would still contain zeros after clamping (more than 10% of the clusters with zero
-/// spread), those are raised to the smallest positive phi instead of giving infinite logits.
+/// noise is read as 0); assignments: [N] int64 in [0, k), moved to sq_distances' device.
+/// Returns [K] float32 on the device of sq_distances (CPU or CUDA): tensor operations,
+/// O(N + K log K), accumulated in float64, with a handful of scalar reads. Degenerate case
+/// not in the reference: if phi would still contain zeros after clamping (more than 10% of
+/// the clusters with zero spread), those are raised to the smallest positive phi instead of
+/// giving infinite logits.
 torch::Tensor concentration(const torch::Tensor& sq_distances, const torch::Tensor& assignments,
                             int64_t k, const ConcentrationOptions& options);
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "protoclr/cluster/concentration.h"
+#include "protoclr/cluster/kmeans.h"
 
 namespace protoclr::cluster {
 
@@ -18,6 +19,11 @@ struct EStepOptions {
   uint64_t seed = 0;                        ///< granularity m is clustered with seed + m
   ConcentrationOptions concentration;       ///< eq. (12) constants
   int threads = 0;                          ///< OpenMP threads for faiss; 0 = leave OpenMP's setting
+  KMeansBackend backend = KMeansBackend::kAuto;  ///< --kmeans-backend; kAuto: torch for CUDA features, else faiss
+  /// Warm start (--kmeans-warm-start): empty, or one entry per num_clusters entry, each
+  /// undefined or [K_m, D] centroids that run 0 of level m starts from (the previous
+  /// E-step's prototypes). Either backend honours them (KMeansOptions::init_centroids).
+  std::vector<torch::Tensor> init_centroids;
 };
 
 /// One granularity of the E-step result.
@@ -35,12 +41,16 @@ struct ClusterLevel {
 struct EStepResult {
   std::vector<ClusterLevel> levels;  ///< M granularities
   double seconds = 0;                ///< total wall time
+  KMeansBackend backend = KMeansBackend::kFaiss;  ///< the backend that ran (kAuto resolved)
 };
 
 /// Runs k-means at every K (seed + level index, as the reference seeds each granularity)
-/// and estimates phi (eq. (12)). features: [N, D] L2-normalised embeddings (any device;
-/// copied once to CPU float32). All result tensors are on the CPU. With no num_clusters it
-/// returns no levels (ProtoNCE then reduces to InfoNCE).
+/// and estimates phi (eq. (12)). features: [N, D] L2-normalised embeddings (any device).
+/// The faiss backend copies them once to CPU float32; the torch backend clusters them and
+/// computes phi on their device (one float32 copy there if they are not float32 already).
+/// All result tensors are on the CPU either way ([N] assignments, [K, D] prototypes: cheap
+/// next to the clustering). With no num_clusters it returns no levels (ProtoNCE then
+/// reduces to InfoNCE).
 EStepResult run_e_step(const torch::Tensor& features, const EStepOptions& options);
 
 /// Checks every K in [1, n] before any work (a clear Error naming --num-clusters) —
