@@ -4,6 +4,7 @@
 #include "protoclr/interop/torch_file.h"
 #include "protoclr/model/moco.h"
 #include "protoclr/run/checkpoint.h"
+#include "protoclr/run/optimizer_state.h"
 
 namespace protoclr::interop {
 namespace {
@@ -74,7 +75,7 @@ ExportReport export_checkpoint(const std::string& checkpoint, const std::string&
     // encoder_k's parameters; only encoder_q's ever have momentum.
     auto state = Dict(c10::IntType::get(), c10::AnyType::get());
     for (size_t i = 0; i < trainable.size(); ++i) {
-      auto it = sgd.state().find(c10::guts::to_string(trainable[i].unsafeGetTensorImpl()));
+      auto it = sgd.state().find(run::optimizer_state_key(trainable[i]));
       if (it == sgd.state().end()) continue;
       const auto& buffer = static_cast<torch::optim::SGDParamState&>(*it->second).momentum_buffer();
       if (!buffer.defined()) continue;

@@ -7,6 +7,7 @@
 #include "protoclr/model/moco.h"
 #include "protoclr/run/checkpoint.h"
 #include "protoclr/run/config.h"
+#include "protoclr/run/optimizer_state.h"
 
 namespace protoclr::interop {
 namespace {
@@ -195,7 +196,7 @@ ImportReport import_checkpoint(const TorchFile& file, const std::string& name, c
                    shape(tensor), " but encoder_q's parameter ", index, " has ", p.sizes(), " (corrupt optimizer state)");
     auto state = std::make_unique<torch::optim::SGDParamState>();
     state->momentum_buffer(tensor.to(p.dtype()).clone());
-    sgd.state()[c10::guts::to_string(p.unsafeGetTensorImpl())] = std::move(state);
+    sgd.state()[run::optimizer_state_key(p)] = std::move(state);
     ++report.momentum_buffers;
   }
 

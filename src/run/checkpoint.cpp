@@ -4,6 +4,7 @@
 
 #include "protoclr/core/error.h"
 #include "protoclr/core/fs.h"
+#include "protoclr/run/optimizer_state.h"
 
 namespace protoclr::run {
 namespace fs = std::filesystem;
@@ -124,7 +125,7 @@ CheckpointMeta load_checkpoint(const std::string& path, model::MoCo& model, torc
     if (!device.is_cpu()) {
       for (auto& group : optimizer->param_groups())
         for (auto& p : group.params()) {
-          auto it = optimizer->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+          auto it = optimizer->state().find(optimizer_state_key(p));
           if (it == optimizer->state().end()) continue;
           auto& sgd = static_cast<torch::optim::SGDParamState&>(*it->second);
           if (sgd.momentum_buffer().defined()) sgd.momentum_buffer(sgd.momentum_buffer().to(device));

@@ -9,6 +9,7 @@
 #include "protoclr/core/error.h"
 #include "protoclr/run/checkpoint.h"
 #include "protoclr/run/metrics.h"
+#include "protoclr/run/optimizer_state.h"
 #include "support/temp_dir.h"
 
 using namespace protoclr;
@@ -62,8 +63,8 @@ TEST(Checkpoint, RoundTripGivesIdenticalTensors) {
   const auto& params_b = sgd_b.param_groups()[0].params();
   ASSERT_EQ(sgd_b.state().size(), sgd.state().size());
   for (size_t i = 0; i < params_a.size(); ++i) {
-    const auto key_a = c10::guts::to_string(params_a[i].unsafeGetTensorImpl());
-    const auto key_b = c10::guts::to_string(params_b[i].unsafeGetTensorImpl());
+    const auto key_a = run::optimizer_state_key(params_a[i]);
+    const auto key_b = run::optimizer_state_key(params_b[i]);
     const auto& sa = static_cast<const torch::optim::SGDParamState&>(*sgd.state().at(key_a));
     const auto& sb = static_cast<const torch::optim::SGDParamState&>(*sgd_b.state().at(key_b));
     EXPECT_TRUE(torch::equal(sa.momentum_buffer(), sb.momentum_buffer()));
