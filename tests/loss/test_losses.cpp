@@ -1,5 +1,4 @@
 // InfoNCE / ProtoNCE (eq. (1), (11)) against values worked out by hand with std::exp/std::log.
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -9,6 +8,7 @@
 
 #include "protoclr/loss/info_nce.h"
 #include "protoclr/loss/proto_nce.h"
+#include "protoclr/model/autocast.h"
 
 namespace pl = protoclr::loss;
 
@@ -182,13 +182,12 @@ TEST(ProtoNCE, GradientFlowsToQueryOnly) {
 TEST(ProtoNCE, Bf16AutocastComputesInFloat) {
   InstanceCase c;
   ProtoCase p;
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  at::autocast::set_cpu_enabled(true);
-  const torch::Tensor inst = pl::info_nce_logits(c.q, c.k, c.queue, c.tau);
-  const torch::Tensor proto = pl::proto_logits(c.q, pl::scale_prototypes(p.prototypes, p.phi_a), p.pos_a, p.neg_a);
-  const auto out = pl::proto_nce(inst, {proto});
-  at::autocast::set_cpu_enabled(false);
-  at::autocast::clear_cache();
+  const auto out = [&] {
+    protoclr::model::AutocastGuard autocast(/*enabled=*/true, torch::kCPU);
+    const torch::Tensor inst = pl::info_nce_logits(c.q, c.k, c.queue, c.tau);
+    const torch::Tensor proto = pl::proto_logits(c.q, pl::scale_prototypes(p.prototypes, p.phi_a), p.pos_a, p.neg_a);
+    return pl::proto_nce(inst, {proto});
+  }();
   EXPECT_EQ(out.loss.scalar_type(), torch::kFloat);
   // bf16 has 8 bits of mantissa: agree to ~1e-2.
   EXPECT_NEAR(out.loss.item<double>(), c.loss + p.ce_a, 5e-2);

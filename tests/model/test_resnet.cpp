@@ -5,12 +5,12 @@
 #include <string>
 #include <vector>
 
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "model/module_checks.h"
 #include "protoclr/core/error.h"
+#include "protoclr/model/autocast.h"
 #include "protoclr/model/resnet.h"
 
 namespace protoclr::model {
@@ -20,26 +20,6 @@ using protoclr_test::count_params;
 using protoclr_test::expect_equal_deep_copy;
 using protoclr_test::expect_keys;
 using protoclr_test::TensorKey;
-
-/// Enables CPU bf16 autocast for its lifetime and restores the previous state.
-class CpuBf16Autocast {
- public:
-  CpuBf16Autocast()
-      : prev_enabled_(at::autocast::is_cpu_enabled()),
-        prev_dtype_(at::autocast::get_autocast_cpu_dtype()) {
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  }
-  ~CpuBf16Autocast() {
-    at::autocast::clear_cache();
-    at::autocast::set_cpu_enabled(prev_enabled_);
-    at::autocast::set_autocast_cpu_dtype(prev_dtype_);
-  }
-
- private:
-  bool prev_enabled_;
-  at::ScalarType prev_dtype_;
-};
 
 TEST(ResNet, Resnet18KeysMatchTorchvision) {
   ResNet net(ResNetOptions("resnet18"));
@@ -214,14 +194,14 @@ TEST(ResNet, Bf16AutocastForwardIsFinite) {
     net->train(train);
     torch::Tensor y;
     {
-      CpuBf16Autocast autocast;
+      AutocastGuard autocast(/*enabled=*/true, torch::kCPU);
       y = net->forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
     }
     EXPECT_EQ(y.sizes().vec(), (std::vector<int64_t>{2, 10}));
     EXPECT_TRUE(torch::isfinite(y.to(torch::kFloat)).all().item<bool>()) << "train=" << train;
     if (train) y.to(torch::kFloat).sum().backward();
   }
-  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_FALSE(detail::autocast_enabled(c10::kCPU));
   EXPECT_TRUE(net->conv1->weight.grad().defined());
 }
 
