@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "protoclr/cluster/kmeans.h"
 #include "protoclr/run/config.h"
 #include "protoclr/train/trainer.h"
 
@@ -77,6 +78,11 @@ void add_train_command(CLI::App& app) {
   f->bind(cmd, "--neg-prototypes", "neg_prototypes", &C::neg_prototypes, "r, negative prototypes per granularity")->check(positive());
   f->bind(cmd, "--kmeans-iterations", "kmeans_iterations", &C::kmeans_iterations, "k-means iterations")->check(positive());
   f->bind(cmd, "--kmeans-redo", "kmeans_redo", &C::kmeans_redo, "k-means restarts (best objective kept)")->check(positive());
+  f->bind(cmd, "--kmeans-backend", "kmeans_backend", &C::kmeans_backend,
+          "k-means: faiss (CPU), torch (where the features are) or auto (torch on CUDA)")
+      ->check(CLI::IsMember(cluster::kmeans_backend_names()));
+  f->bind(cmd, "--kmeans-warm-start", "kmeans_warm_start", &C::kmeans_warm_start,
+          "Each E-step's first k-means run starts from the last E-step's prototypes", /*is_flag=*/true);
   f->bind(cmd, "--warmup-epochs", "warmup_epochs", &C::warmup_epochs, "Epochs of InfoNCE only before the first E-step")->check(non_negative());
   f->bind(cmd, "--epochs", "epochs", &C::epochs, "Training epochs")->check(positive());
   f->bind(cmd, "--batch-size", "batch_size", &C::batch_size, "Images per step")->check(positive());

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "protoclr/cluster/kmeans.h"
 #include "protoclr/core/error.h"
 #include "protoclr/run/checkpoint.h"
 
@@ -93,6 +94,7 @@ void TrainConfig::validate() const {
     PROTOCLR_CHECK(neg_prototypes >= 1, "--neg-prototypes must be >= 1 (got ", neg_prototypes, ")");
     PROTOCLR_CHECK(kmeans_iterations >= 1, "--kmeans-iterations must be >= 1 (got ", kmeans_iterations, ")");
     PROTOCLR_CHECK(kmeans_redo >= 1, "--kmeans-redo must be >= 1 (got ", kmeans_redo, ")");
+    cluster::parse_kmeans_backend(kmeans_backend);  // names --kmeans-backend if unknown
   }
   PROTOCLR_CHECK(save_every >= 0 && knn_every >= 0, "--save-every and --knn-every must be >= 0");
   PROTOCLR_CHECK(knn_k >= 1, "--knn-k must be >= 1 (got ", knn_k, ")");
@@ -105,7 +107,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     crop_scale_min,
     image_size, workers, arch, cifar_stem, low_dim, mlp, moco_m, queue_size, bn_splits, query_bn_splits,
     temperature,
-    num_clusters, neg_prototypes, kmeans_iterations, kmeans_redo, alpha, warmup_epochs, epochs,
+    num_clusters, neg_prototypes, kmeans_iterations, kmeans_redo, kmeans_backend,
+    kmeans_warm_start, alpha, warmup_epochs, epochs,
     batch_size, lr, momentum, weight_decay, schedule, milestones, channels_last, bf16, device, threads,
     seed, init, out, save_every, knn_every, knn_k, knn_temperature, max_steps)
 

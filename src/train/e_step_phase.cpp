@@ -23,7 +23,15 @@ EStepOutput Trainer::e_step(int64_t epoch) {
   Throughput timer;
   const auto& feats = key_features();
   out.feature_seconds = timer.seconds();  // ~0 when the kNN monitor already computed them
-  state_.estep = state_.collectives->cluster_features(feats.features, e_step_options(state_.config));
+  cluster::EStepOptions options = e_step_options(state_.config);
+  if (state_.config.kmeans_warm_start && state_.estep) {
+    // Each level's first run starts from the last E-step's prototypes (where K is unchanged).
+    for (size_t m = 0; m < options.num_clusters.size(); ++m) {
+      const bool same_k = m < state_.estep->levels.size() && state_.estep->levels[m].k == options.num_clusters[m];
+      options.init_centroids.push_back(same_k ? state_.estep->levels[m].prototypes : torch::Tensor());
+    }
+  }
+  state_.estep = state_.collectives->cluster_features(feats.features, options);
   for (const auto& level : state_.estep->levels) {
     out.levels.push_back({level.assignments, loss::scale_prototypes(level.prototypes, level.phi).to(state_.device),
                           cluster::NegativePrototypeSampler(level.k)});

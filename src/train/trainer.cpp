@@ -20,6 +20,7 @@ cluster::EStepOptions e_step_options(const run::TrainConfig& config) {
   o.num_clusters = config.num_clusters;
   o.iterations = config.kmeans_iterations;
   o.redo = config.kmeans_redo;
+  o.backend = cluster::parse_kmeans_backend(config.kmeans_backend);
   o.seed = config.seed;
   o.concentration.alpha = config.alpha;
   o.concentration.temperature = config.temperature;

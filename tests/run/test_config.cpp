@@ -68,6 +68,9 @@ TEST(TrainConfig, ValidateNamesTheFlag) {
   c.kmeans_redo = 0;
   EXPECT_NE(error_of([&] { c.validate(); }).find("--kmeans-redo"), std::string::npos);
   c = run::TrainConfig::from_preset("pcl-v2");
+  c.kmeans_backend = "gpu";
+  EXPECT_NE(error_of([&] { c.validate(); }).find("--kmeans-backend 'gpu'"), std::string::npos);
+  c = run::TrainConfig::from_preset("pcl-v2");
   c.knn_k = 0;
   EXPECT_NE(error_of([&] { c.validate(); }).find("--knn-k"), std::string::npos);
 }

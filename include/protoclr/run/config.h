@@ -46,6 +46,8 @@ struct TrainConfig {
   int64_t neg_prototypes = 16000; ///< r
   int kmeans_iterations = 20;
   int kmeans_redo = 5;             ///< faiss nredo, as the reference (best objective kept)
+  std::string kmeans_backend = "auto";  ///< auto | faiss | torch (cluster::KMeansBackend; auto: torch on CUDA)
+  bool kmeans_warm_start = false;  ///< each E-step's run 0 starts from the last E-step's prototypes
   double alpha = 10.0;
   int64_t warmup_epochs = 20;
   // Optimisation.
