@@ -1,14 +1,22 @@
-// E-step and prototype-loss timings, one JSON line per measurement:
+// E-step and prototype-loss timings, one JSON line per measurement. With no flags:
 //   concentration (eq. (12)) at N = 10,000 / K = 500 and N = 1.28M / K = 25,000 (ms);
 //   negative sampling + proto_logits at K = 100,000, r = 16,000, B = 256, D = 128
 //   (ms per granularity, forward, 2 torch threads);
 //   k-means + phi (run_e_step) at N = 10,000, D = 128, K = 100 / 200 / 500, redo 5 (s).
+// With --estep: one whole E-step (run_e_step) on synthetic unit vectors, by default the
+// paper's scale (N = 1.28M, D = 128, K = 25,000 / 50,000 / 100,000, 20 iterations, 1 run),
+// on --device with --backend; seconds per level and in total:
+//   build/bench_estep --estep --device cuda --backend torch
+//   build/bench_estep --estep --n 20000 --k 100,200 --backend faiss   # a small CPU check
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "protoclr/cluster/concentration.h"
@@ -97,10 +105,67 @@ void bench_kmeans() {
   }
 }
 
+/// One E-step as the trainer runs it, at the size and on the device and backend asked for.
+struct EStepBench {
+  int64_t n = 1281167;                          ///< points (ImageNet's training set)
+  int64_t dim = 128;                            ///< embedding size
+  std::vector<int64_t> k = {25000, 50000, 100000};  ///< granularities
+  int iterations = 20;                          ///< k-means iterations
+  int redo = 1;                                 ///< k-means runs per level
+  std::string device = "cpu";                   ///< where the features are
+  std::string backend = "auto";                 ///< --kmeans-backend
+  int threads = 0;                              ///< LibTorch and faiss (OpenMP) threads; 0 = leave
+};
+
+void bench_one_estep(const EStepBench& b) {
+  const torch::Device device(b.device);
+  if (b.threads > 0) torch::set_num_threads(b.threads);
+  torch::manual_seed(0);
+  namespace F = torch::nn::functional;
+  const torch::Tensor x = F::normalize(torch::randn({b.n, b.dim}, torch::TensorOptions().device(device)),
+                                       F::NormalizeFuncOptions().dim(1));
+  protoclr::cluster::EStepOptions opt;
+  opt.num_clusters = b.k;
+  opt.iterations = b.iterations;
+  opt.redo = b.redo;
+  opt.backend = protoclr::cluster::parse_kmeans_backend(b.backend);
+  opt.threads = b.threads;
+  const auto res = protoclr::cluster::run_e_step(x, opt);
+  nlohmann::json line = {{"bench", "estep"}, {"n", b.n}, {"dim", b.dim}, {"k", b.k},
+                         {"iterations", b.iterations}, {"redo", b.redo}, {"device", b.device},
+                         {"backend", protoclr::cluster::kmeans_backend_name(res.backend)},
+                         {"threads", torch::get_num_threads()}};
+  for (const auto& level : res.levels) {
+    line["level_seconds"].push_back(level.seconds);
+    line["objective"].push_back(level.objective.back());
+  }
+  line["seconds"] = res.seconds;
+  std::printf("%s\n", line.dump().c_str());
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   protoclr::log::set_level(protoclr::log::Level::kWarn);
+  CLI::App app("E-step and prototype-loss timings");
+  bool estep = false;
+  EStepBench b;
+  app.add_flag("--estep", estep, "Time one whole E-step (the flags below) instead of the micro-benchmarks");
+  app.add_option("--n", b.n, "Points")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--dim", b.dim, "Embedding size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--k", b.k, "K per level")->delimiter(',')->check(CLI::PositiveNumber);
+  app.add_option("--iterations", b.iterations, "k-means iterations")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--redo", b.redo, "k-means runs per level")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--device", b.device, "cpu or cuda[:N]")->capture_default_str();
+  app.add_option("--backend", b.backend, "k-means backend")
+      ->capture_default_str()
+      ->check(CLI::IsMember(protoclr::cluster::kmeans_backend_names()));
+  app.add_option("--threads", b.threads, "LibTorch and faiss threads (0 = their defaults)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (estep) {
+    bench_one_estep(b);
+    return 0;
+  }
   std::printf("{\"bench\":\"blas\",\"kernels\":\"%s\"}\n", protoclr::blas::describe().c_str());
   bench_concentration(10000, 500, 50);
   bench_concentration(1281167, 25000, 10);

@@ -48,13 +48,16 @@ torch::Tensor concentration(const torch::Tensor& sq_distances, const torch::Tens
                  "concentration: clamp percentiles [", options.clamp_low_percentile, ", ",
                  options.clamp_high_percentile, "] must satisfy 0 <= low <= high <= 100");
   torch::NoGradGuard no_grad;
-  const torch::Tensor dist = sq_distances.detach().to(torch::kDouble).clamp_min(0).sqrt();
+  // A float64 copy, so the in-place ops never touch the caller's tensor.
+  const torch::Tensor dist = sq_distances.detach().to(torch::kDouble, /*non_blocking=*/false, /*copy=*/true).clamp_min_(0).sqrt_();
   const torch::Tensor assign = assignments.detach().to(dist.device(), torch::kLong);
-  const torch::Tensor outside = (assign < 0) | (assign >= k);
-  if (outside.any().item<bool>()) {
-    const int64_t i = outside.nonzero()[0][0].item<int64_t>();
-    throw Error(detail::concat("concentration: assignment ", assign[i].item<int64_t>(), " of point ", i,
-                               " is outside [0, ", k, ")"));
+  if (assign.numel() > 0) {
+    const auto [lowest, highest] = torch::aminmax(assign);
+    if (lowest.item<int64_t>() < 0 || highest.item<int64_t>() >= k) {
+      const int64_t i = ((assign < 0) | (assign >= k)).nonzero()[0][0].item<int64_t>();
+      throw Error(detail::concat("concentration: assignment ", assign[i].item<int64_t>(), " of point ", i,
+                                 " is outside [0, ", k, ")"));
+    }
   }
 
   // Members and sum of L2 distances per cluster (float64, on the points' device).
