@@ -6,8 +6,11 @@
 
 namespace protoclr::run {
 
-/// {"libtorch", "cuda_devices", "cpu" (model name), "hardware_threads", "intra_op_threads",
-/// "blas" (blas::describe(): the OpenBLAS kernels in use)}.
+/// {"libtorch", "cuda_devices", "cuda" (the CUDA runtime LibTorch was built with, "13.0", or
+/// "not available"), "cpu" (model name), "hardware_threads", "intra_op_threads", "blas"
+/// (blas::describe(): the OpenBLAS kernels in use)}; with CUDA also "cudnn" (the version
+/// LibTorch was built with), "cuda_driver" (the CUDA version the driver supports) and "gpus"
+/// (one "name, sm_XY, memory" per device).
 nlohmann::json runtime_environment();
 
 /// Sets the compute threads of LibTorch and OpenMP (faiss); 0 = every hardware thread.
