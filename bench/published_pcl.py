@@ -10,14 +10,45 @@ import numpy as np
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
-def moco_encoder(arch, low_dim, mlp, cifar_stem):
+def split_batch_norm_class():
+    """MoCo's CIFAR demo (moco/colab), literally: BatchNorm over `num_splits` groups of the
+    batch (samples i, i + splits, ...; one GPU's shuffle-BN), running statistics averaged over
+    the groups. Defined in a function so that importing this file needs no torch."""
+    import torch.nn as nn
+
+    class SplitBatchNorm(nn.BatchNorm2d):
+        def __init__(self, num_features, num_splits, **kw):
+            super().__init__(num_features, **kw)
+            self.num_splits = num_splits
+
+        def forward(self, input):
+            N, C, H, W = input.shape
+            if self.training or not self.track_running_stats:
+                running_mean_split = self.running_mean.repeat(self.num_splits)
+                running_var_split = self.running_var.repeat(self.num_splits)
+                outcome = nn.functional.batch_norm(
+                    input.view(-1, C * self.num_splits, H, W), running_mean_split, running_var_split,
+                    self.weight.repeat(self.num_splits), self.bias.repeat(self.num_splits),
+                    True, self.momentum, self.eps).view(N, C, H, W)
+                self.running_mean.data.copy_(running_mean_split.view(self.num_splits, C).mean(dim=0))
+                self.running_var.data.copy_(running_var_split.view(self.num_splits, C).mean(dim=0))
+                return outcome
+            return nn.functional.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+                                            False, self.momentum, self.eps)
+
+    return SplitBatchNorm
+
+
+def moco_encoder(arch, low_dim, mlp, cifar_stem, bn_splits=1):
     """The MoCo / PCL encoder: a torchvision ResNet whose fc is the head (main_pcl.py), MoCo
     v2's MLP head with `mlp`, and with `cifar_stem` the 3x3 stride-1 conv1 and no max-pool
     swapped in after construction, as MoCo's CIFAR demo does (so conv1 keeps PyTorch's
-    default init)."""
+    default init); with bn_splits > 1 the demo's SplitBatchNorm in every BN layer."""
+    import functools
     import torch.nn as nn
     import torchvision
-    model = getattr(torchvision.models, arch)(num_classes=low_dim)
+    norm = functools.partial(split_batch_norm_class(), num_splits=bn_splits) if bn_splits > 1 else None
+    model = getattr(torchvision.models, arch)(num_classes=low_dim, norm_layer=norm)
     if cifar_stem:
         model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()

@@ -8,9 +8,10 @@ pcl/loader.py; MoCo's moco/builder.py) literally where it can, in one process:
 - torchvision ResNet with an MLP head, a momentum key encoder (parameters only), a queue of
   normalised keys, InfoNCE with tau, SGD (momentum 0.9, weight decay on every parameter) and
   the cosine schedule per epoch: lr * 0.5 * (1 + cos(pi * epoch / epochs));
-- the 8 GPUs' BatchNorm as --bn-splits groups: keys on a shuffled batch, group by group
-  (shuffle-BN); with --query-bn-splits the query encoder too, as each GPU normalises its own
-  32 images (the published runs do; protoclr's query BN sees the whole batch);
+- the 8 GPUs' BatchNorm as --bn-splits groups of MoCo's CIFAR-demo SplitBatchNorm: keys on a
+  shuffled batch (shuffle-BN), running statistics averaged over the groups; with
+  --query-bn-splits the query encoder too, as each GPU normalises its own 32 images (the
+  published runs do; protoclr's query BN sees the whole batch by default);
 - PCL's E-step once per epoch from --warmup-epochs on: momentum-encoder features of centre
   crops in eval mode, faiss Clustering (niter 20, nredo 5, 10 to 1000 points per centroid,
   a random seed per level), phi = mean ||v - c|| / log(Z + 10) with max phi for singletons,
@@ -110,18 +111,19 @@ class Images(torch.utils.data.Dataset):
         return ((augment(x), augment(x)) if self.two_views else centre(x)), i
 
 
-def encoder():
-    return published_pcl.moco_encoder("resnet18", 128, mlp=True, cifar_stem=a.cifar_stem)
+def encoder(bn_splits):
+    return published_pcl.moco_encoder("resnet18", 128, mlp=True, cifar_stem=a.cifar_stem, bn_splits=bn_splits)
 
 
-def grouped(model, x, groups):
-    """model on x in `groups` BatchNorm groups (each GPU's share of the batch), float32 out."""
+def forward(model, x):
+    """model on x (bf16 autocast with --bf16), float32 out."""
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
-        out = [model(chunk) for chunk in torch.tensor_split(x, max(1, groups))]
-    return torch.cat(out).float()
+        return model(x).float()
 
 
-q_enc, k_enc = encoder(), encoder()
+# MoCo's CIFAR demo: both encoders normalise in SplitBatchNorm groups (the query's through
+# --query-bn-splits, 1 = the whole batch, protoclr's default).
+q_enc, k_enc = encoder(a.query_bn_splits), encoder(a.bn_splits)
 k_enc.load_state_dict(q_enc.state_dict())
 for w in k_enc.parameters():
     w.requires_grad = False
@@ -134,7 +136,7 @@ sgd = torch.optim.SGD(q_enc.parameters(), a.lr, momentum=0.9, weight_decay=a.wd)
 def keys_with_shuffle_bn(x):
     """Key encoder on a shuffled batch in --bn-splits BatchNorm groups, unshuffled."""
     perm = torch.randperm(x.shape[0])
-    out = grouped(k_enc, x[perm], a.bn_splits)
+    out = forward(k_enc, x[perm])
     k = torch.empty_like(out)
     k[perm] = out
     return F.normalize(k, dim=1)
@@ -146,7 +148,7 @@ def key_features(ds):
     k_enc.eval()
     feats = torch.zeros(len(ds), 128)
     for x, ids in torch.utils.data.DataLoader(ds, batch_size=512, num_workers=a.workers):
-        feats[ids] = F.normalize(grouped(k_enc, x, 1), dim=1)
+        feats[ids] = F.normalize(forward(k_enc, x), dim=1)
     k_enc.train()
     return feats.numpy()
 
@@ -201,7 +203,7 @@ for epoch in range(a.epochs):
     q_enc.train(); k_enc.train()
     t0, losses, accs, proto_accs, seen = time.time(), [], [], [], 0
     for (v1, v2), index in loader:
-        q = F.normalize(grouped(q_enc, v1, a.query_bn_splits), dim=1)
+        q = F.normalize(forward(q_enc, v1), dim=1)
         with torch.no_grad():
             for wq, wk in zip(q_enc.parameters(), k_enc.parameters()):
                 wk.mul_(a.moco_m).add_(wq.detach(), alpha=1 - a.moco_m)

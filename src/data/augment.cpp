@@ -232,6 +232,39 @@ void color_jitter(cv::Mat& rgb, const ColorJitterOptions& options, Rng& rng) {
   }
 }
 
+namespace {
+
+/// Writes every pixel of `rgb` through `value(channel, byte)` into CHW planes or HWC order:
+/// the one loop behind to_normalized_float and to_uint8.
+template <typename T, typename Value>
+void write_pixels(const cv::Mat& rgb, T* dst, bool channels_last, const Value& value) {
+  const int h = rgb.rows, w = rgb.cols;
+  const size_t plane = static_cast<size_t>(h) * w;
+  for (int y = 0; y < h; ++y) {
+    const uchar* row = rgb.ptr<uchar>(y);
+    const size_t base = static_cast<size_t>(y) * w;
+    if (channels_last) {
+      T* out = dst + base * 3;
+      for (int x = 0; x < 3 * w; x += 3) {
+        out[x] = value(0, row[x]);
+        out[x + 1] = value(1, row[x + 1]);
+        out[x + 2] = value(2, row[x + 2]);
+      }
+    } else {
+      T* r = dst + base;
+      T* g = r + plane;
+      T* b = g + plane;
+      for (int x = 0; x < w; ++x) {
+        r[x] = value(0, row[3 * x]);
+        g[x] = value(1, row[3 * x + 1]);
+        b[x] = value(2, row[3 * x + 2]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void to_normalized_float(const cv::Mat& rgb, float* dst, bool channels_last, const std::array<float, 3>& mean,
                          const std::array<float, 3>& std) {
   check_rgb(rgb, "to_normalized_float");
@@ -240,29 +273,13 @@ void to_normalized_float(const cv::Mat& rgb, float* dst, bool channels_last, con
   float lut[3][256];
   for (int c = 0; c < 3; ++c)
     for (int v = 0; v < 256; ++v) lut[c][v] = (static_cast<float>(v) / 255.0f - mean[c]) / std[c];
-  const int h = rgb.rows, w = rgb.cols;
-  const size_t plane = static_cast<size_t>(h) * w;
-  for (int y = 0; y < h; ++y) {
-    const uchar* row = rgb.ptr<uchar>(y);
-    const size_t base = static_cast<size_t>(y) * w;
-    if (channels_last) {
-      float* out = dst + base * 3;
-      for (int x = 0; x < 3 * w; x += 3) {
-        out[x] = lut[0][row[x]];
-        out[x + 1] = lut[1][row[x + 1]];
-        out[x + 2] = lut[2][row[x + 2]];
-      }
-    } else {
-      float* r = dst + base;
-      float* g = r + plane;
-      float* b = g + plane;
-      for (int x = 0; x < w; ++x) {
-        r[x] = lut[0][row[3 * x]];
-        g[x] = lut[1][row[3 * x + 1]];
-        b[x] = lut[2][row[3 * x + 2]];
-      }
-    }
-  }
+  write_pixels(rgb, dst, channels_last, [&](int c, uchar v) { return lut[c][v]; });
+}
+
+void to_uint8(const cv::Mat& rgb, uint8_t* dst, bool channels_last) {
+  check_rgb(rgb, "to_uint8");
+  TORCH_INTERNAL_ASSERT(dst != nullptr);
+  write_pixels(rgb, dst, channels_last, [](int, uchar v) { return static_cast<uint8_t>(v); });
 }
 
 cv::Mat from_normalized_float(const float* src, int height, int width, const std::array<float, 3>& mean,

@@ -135,12 +135,13 @@ Batch Loader::make_batch(int64_t b) {
   const int64_t rows = end - begin;
   const int64_t size = augmentation_.options().image_size;
   Batch batch;
-  for (int v = 0; v < options_.views; ++v) {
-    auto t = torch::empty({rows, 3, size, size}, torch::kFloat);
-    if (options_.channels_last) t = t.contiguous(at::MemoryFormat::ChannelsLast);
-    batch.views.push_back(t);
-  }
-  batch.index = torch::empty({rows}, torch::kLong);
+  const auto view_options = torch::TensorOptions()
+                                .dtype(options_.uint8_views ? torch::kByte : torch::kFloat)
+                                .pinned_memory(options_.pin_memory)
+                                .memory_format(options_.channels_last ? at::MemoryFormat::ChannelsLast
+                                                                      : at::MemoryFormat::Contiguous);
+  for (int v = 0; v < options_.views; ++v) batch.views.push_back(torch::empty({rows, 3, size, size}, view_options));
+  batch.index = torch::empty({rows}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(options_.pin_memory));
   batch.label = torch::empty({rows}, torch::kLong);
   for (int64_t r = 0; r < rows; ++r) fill_sample(batch, r, order_[begin + r]);
   return batch;
@@ -168,9 +169,13 @@ void Loader::fill_sample(Batch& batch, int64_t row, int64_t sample) {
     }
   }
   const int64_t size = augmentation_.options().image_size;
+  const int64_t pixels = 3 * size * size;
   for (int v = 0; v < options_.views; ++v) {
-    float* dst = batch.views[v].data_ptr<float>() + row * 3 * size * size;
-    to_normalized_float(views[v], dst, options_.channels_last);
+    if (options_.uint8_views) {
+      to_uint8(views[v], batch.views[v].data_ptr<uint8_t>() + row * pixels, options_.channels_last);
+    } else {
+      to_normalized_float(views[v], batch.views[v].data_ptr<float>() + row * pixels, options_.channels_last);
+    }
   }
   batch.index.data_ptr<int64_t>()[row] = source;
   batch.label.data_ptr<int64_t>()[row] = dataset_->label(static_cast<size_t>(source));

@@ -5,14 +5,18 @@
 #include "protoclr/core/log.h"
 #include "protoclr/core/progress.h"
 #include "protoclr/data/loader.h"
+#include "protoclr/data/transfer.h"
 
 namespace protoclr::features {
 
 DatasetFeatures extract_features(model::ResNet& encoder, std::shared_ptr<const data::Dataset> dataset,
                           const ExtractOptions& options) {
   data::Loader loader(dataset, data::Augmentation(data::AugmentOptions::eval(options.image_size)),
-                      data::single_view_options(options.batch_size, options.workers, /*shuffle=*/false,
-                                                options.channels_last));
+                      data::loader_options_for(data::single_view_options(options.batch_size, options.workers,
+                                                                         /*shuffle=*/false, options.channels_last),
+                                               options.device));
+  // Rows are written where they are computed unless the caller wants them on the host.
+  const torch::Device out_device = options.keep_on_device ? options.device : torch::Device(torch::kCPU);
 
   const bool was_training = encoder->is_training();
   encoder->eval();
@@ -23,7 +27,7 @@ DatasetFeatures extract_features(model::ResNet& encoder, std::shared_ptr<const d
   Throughput meter(n);
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
-    auto x = batch->views[0].to(options.device, /*non_blocking=*/true);
+    const auto x = data::view_on_device(batch->views[0], options.device);
     torch::Tensor f;
     {
       model::AutocastGuard autocast(options.bf16, options.device);
@@ -32,9 +36,9 @@ DatasetFeatures extract_features(model::ResNet& encoder, std::shared_ptr<const d
     f = f.to(torch::kFloat);
     if (options.layer == FeatureLayer::kEmbedding)
       f = torch::nn::functional::normalize(f, torch::nn::functional::NormalizeFuncOptions().dim(1));
-    f = f.to(torch::kCPU);
-    if (!out.features.defined()) out.features = torch::zeros({n, f.size(1)}, torch::kFloat);
-    out.features.index_copy_(0, batch->index, f);
+    if (!out.features.defined())
+      out.features = torch::zeros({n, f.size(1)}, torch::TensorOptions().dtype(torch::kFloat).device(out_device));
+    out.features.index_copy_(0, data::to_device(batch->index, out_device), f.to(out_device));
     out.labels.index_copy_(0, batch->index, batch->label);
     meter.add(batch->index.size(0));
     log::progress(detail::concat(options.progress_label, " ", meter.done(), "/", n, "  ",

@@ -1,14 +1,13 @@
 #include "protoclr/loss/proto_nce.h"
 
-#include <limits>
-
 namespace protoclr::loss {
 namespace {
 
-/// Top-1 accuracy in percent of `logits` [B, C] (float32) against `target` [B].
-double top1_percent(const torch::Tensor& logits, const torch::Tensor& target) {
+/// Top-1 accuracy in percent of `logits` [B, C] (float32) against `target` [B]: a [] float64
+/// tensor on the logits' device, so a step never waits for the device to report it.
+torch::Tensor top1_percent(const torch::Tensor& logits, const torch::Tensor& target) {
   torch::NoGradGuard no_grad;
-  return logits.argmax(/*dim=*/1).eq(target).to(torch::kDouble).mean().item<double>() * 100.0;
+  return logits.argmax(/*dim=*/1).eq(target).to(torch::kDouble).mean() * 100.0;
 }
 
 }  // namespace
@@ -55,11 +54,9 @@ ProtoNCEOutput proto_nce(const torch::Tensor& instance_logits,
 
   if (proto_logits.empty()) {
     out.loss = out.instance_loss;
-    out.acc_proto = std::numeric_limits<double>::quiet_NaN();
     return out;
   }
-  torch::Tensor sum;
-  double acc_sum = 0;
+  torch::Tensor sum, acc_sum;
   for (const torch::Tensor& logits : proto_logits) {
     TORCH_CHECK(logits.dim() == 2 && logits.size(0) == batch && logits.size(1) >= batch,
                 "proto_nce: prototype logits must be [", batch, ", ", batch, " + r], got ", logits.sizes());
@@ -68,12 +65,13 @@ ProtoNCEOutput proto_nce(const torch::Tensor& instance_logits,
         torch::arange(batch, torch::TensorOptions().dtype(torch::kLong).device(p.device()));
     torch::Tensor ce = torch::nn::functional::cross_entropy(p, target);
     sum = sum.defined() ? sum + ce : ce;
-    acc_sum += top1_percent(p, target);
+    const torch::Tensor acc = top1_percent(p, target);
+    acc_sum = acc_sum.defined() ? acc_sum + acc : acc;
   }
   const auto m = static_cast<double>(proto_logits.size());
   out.proto_loss = sum / m;
   out.loss = out.instance_loss + out.proto_loss.to(device);
-  out.acc_proto = acc_sum / m;
+  out.acc_proto = (acc_sum / m).to(device);
   return out;
 }
 

@@ -3,18 +3,16 @@
 #include <numeric>
 
 #include "protoclr/core/error.h"
+#include "protoclr/model/split_batch_norm.h"
 
 namespace protoclr::model {
 namespace {
 
 /// `encoder` on x in `groups` consecutive BatchNorm groups (as many GPUs would each normalise
-/// their share of the batch), outputs in batch order. One group: a plain forward pass.
+/// their share of the batch), in one forward pass (model/split_batch_norm.h).
 torch::Tensor forward_in_groups(ResNet& encoder, const torch::Tensor& x, int64_t groups) {
-  groups = std::max<int64_t>(1, std::min<int64_t>(groups, x.size(0)));
-  if (groups == 1) return encoder->forward(x);
-  std::vector<torch::Tensor> outs;
-  for (const auto& chunk : torch::tensor_split(x, groups, /*dim=*/0)) outs.push_back(encoder->forward(chunk));
-  return torch::cat(outs, 0);
+  BatchNormGroups scope(groups);
+  return encoder->forward(x);
 }
 
 }  // namespace
@@ -82,11 +80,14 @@ void MoCoImpl::enqueue(const torch::Tensor& keys) {
     k = k.slice(0, b - q);
     b = q;
   }
-  int64_t ptr = queue_ptr.item<int64_t>();
+  if (queue_ptr._version() != queue_ptr_version_) queue_ptr_host_ = queue_ptr.item<int64_t>();
+  const int64_t ptr = queue_ptr_host_;
   const int64_t first = std::min(b, q - ptr);
   queue.slice(1, ptr, ptr + first).copy_(k.slice(0, 0, first).t());
   if (first < b) queue.slice(1, 0, b - first).copy_(k.slice(0, first).t());
-  queue_ptr.fill_((ptr + b) % q);
+  queue_ptr_host_ = (ptr + b) % q;
+  queue_ptr.fill_(queue_ptr_host_);  // on the device, no wait
+  queue_ptr_version_ = static_cast<int64_t>(queue_ptr._version());
 }
 
 }  // namespace protoclr::model

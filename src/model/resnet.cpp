@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "protoclr/core/error.h"
+#include "protoclr/model/split_batch_norm.h"
 
 namespace protoclr::model {
 namespace {
@@ -34,6 +35,14 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
 /// torchvision's shortcut: Sequential(conv1x1(stride), BatchNorm2d) -> downsample.0 / .1.
 nn::Sequential make_downsample(int64_t in, int64_t out, int64_t stride) {
   return nn::Sequential(conv1x1(in, out, stride), nn::BatchNorm2d(out));
+}
+
+/// The shortcut projection, its BatchNorm through batch_norm() (split-BN aware).
+torch::Tensor project(nn::Sequential& downsample, const torch::Tensor& x) {
+  auto* conv = downsample->ptr(0)->as<nn::Conv2dImpl>();
+  auto* bn = downsample->ptr(1)->as<nn::BatchNorm2dImpl>();
+  TORCH_INTERNAL_ASSERT(conv != nullptr && bn != nullptr);
+  return batch_norm(*bn, conv->forward(x));
 }
 
 /// One stage: `blocks` blocks, the first with `stride` and a shortcut projection when the
@@ -78,9 +87,9 @@ void BasicBlockImpl::reset() {
 }
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
-  torch::Tensor out = relu(bn1(conv1(x)));
-  out = bn2(conv2(out));
-  torch::Tensor identity = has_downsample_ ? downsample->forward(x) : x;
+  torch::Tensor out = relu(batch_norm(*bn1, conv1(x)));
+  out = batch_norm(*bn2, conv2(out));
+  torch::Tensor identity = has_downsample_ ? project(downsample, x) : x;
   out = out + identity;
   return relu(out);
 }
@@ -110,10 +119,10 @@ void BottleneckImpl::reset() {
 }
 
 torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
-  torch::Tensor out = relu(bn1(conv1(x)));
-  out = relu(bn2(conv2(out)));
-  out = bn3(conv3(out));
-  torch::Tensor identity = has_downsample_ ? downsample->forward(x) : x;
+  torch::Tensor out = relu(batch_norm(*bn1, conv1(x)));
+  out = relu(batch_norm(*bn2, conv2(out)));
+  out = batch_norm(*bn3, conv3(out));
+  torch::Tensor identity = has_downsample_ ? project(downsample, x) : x;
   out = out + identity;
   return relu(out);
 }
@@ -210,7 +219,7 @@ int64_t ResNetImpl::feature_dim() const {
 torch::Tensor ResNetImpl::features(torch::Tensor x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "ResNet expects [B, 3, H, W] input, got ",
               x.sizes());
-  x = relu(bn1(conv1(x)));
+  x = relu(batch_norm(*bn1, conv1(x)));
   x = maxpool.forward(x);
   x = layer1->forward(x);
   x = layer2->forward(x);

@@ -79,6 +79,11 @@ void TrainConfig::validate() const {
   PROTOCLR_CHECK(moco_m >= 0 && moco_m <= 1, "--moco-m must be in [0, 1] (got ", moco_m, ")");
   PROTOCLR_CHECK(bn_splits >= 1, "--bn-splits must be >= 1 (got ", bn_splits, ")");
   PROTOCLR_CHECK(query_bn_splits >= 1, "--query-bn-splits must be >= 1 (got ", query_bn_splits, ")");
+  // Split-BN normalises equal shares of the batch (model/split_batch_norm.h).
+  PROTOCLR_CHECK(batch_size % bn_splits == 0, "--batch-size ", batch_size, " must be a multiple of --bn-splits ",
+                 bn_splits, " (each BatchNorm group gets an equal share)");
+  PROTOCLR_CHECK(batch_size % query_bn_splits == 0, "--batch-size ", batch_size,
+                 " must be a multiple of --query-bn-splits ", query_bn_splits);
   PROTOCLR_CHECK(warmup_epochs >= 0, "--warmup-epochs must be >= 0 (got ", warmup_epochs, ")");
   PROTOCLR_CHECK(schedule == "cosine" || schedule == "step", "unknown --schedule '", schedule,
                  "' (use cosine, or step milestones such as 120,160)");

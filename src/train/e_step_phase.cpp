@@ -33,7 +33,8 @@ EStepOutput Trainer::e_step(int64_t epoch) {
   }
   state_.estep = state_.collectives->cluster_features(feats.features, options);
   for (const auto& level : state_.estep->levels) {
-    out.levels.push_back({level.assignments, loss::scale_prototypes(level.prototypes, level.phi).to(state_.device),
+    // Assignments on the host (the negative sampler reads them); prototypes on the device.
+    out.levels.push_back({level.assignments.to(torch::kCPU), loss::scale_prototypes(level.prototypes, level.phi).to(state_.device),
                           cluster::NegativePrototypeSampler(level.k)});
     out.cluster_sizes.push_back({{"k", level.k}, {"largest", level.counts.max().item<int64_t>()},
                                  {"smallest", level.counts.min().item<int64_t>()}});

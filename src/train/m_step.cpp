@@ -1,9 +1,11 @@
 // Phase 3: the M-step, one epoch of ProtoNCE (PCL eq. (11); InfoNCE, eq. (1), in warm-up).
+#include <array>
 #include <cmath>
 
 #include "protoclr/core/error.h"
 #include "protoclr/core/log.h"
 #include "protoclr/core/schedule.h"
+#include "protoclr/data/transfer.h"
 #include "protoclr/loss/info_nce.h"
 #include "protoclr/loss/proto_nce.h"
 #include "protoclr/model/autocast.h"
@@ -12,22 +14,63 @@
 namespace protoclr::train {
 namespace {
 
-/// Sums over an epoch's steps; EpochStats holds the means.
-struct EpochSums {
-  double loss = 0, acc_inst = 0, acc_proto = 0;  ///< acc_proto: summed only when there are levels
-  int64_t steps = 0, key_cosine_steps = 0;
-  torch::Tensor key_cosine;  ///< on the device: read once per epoch, not per step
+/// The epoch's monitors. Each step writes its loss, accuracies and key cosine into a row of a
+/// device tensor (no host-device synchronisation); the host reads the new rows only when a
+/// progress line prints and at the end of the epoch, and then checks that every loss is finite.
+class EpochMonitor {
+ public:
+  EpochMonitor(int64_t steps, const torch::Device& device)
+      : rows_(torch::full({std::max<int64_t>(steps, 1), kColumns}, std::nan(""),
+                          torch::TensorOptions().dtype(torch::kDouble).device(device))),
+        missing_(torch::full({}, std::nan(""), rows_.options())) {}
 
-  void add(const StepOutput& step, double loss_value) {
-    loss += loss_value;
-    acc_inst += step.acc_inst;
-    if (step.key_cosine.defined()) {
-      key_cosine = key_cosine.defined() ? key_cosine + step.key_cosine : step.key_cosine;
-      ++key_cosine_steps;
-    }
-    if (!std::isnan(step.acc_proto)) acc_proto += step.acc_proto;
-    ++steps;
+  void add(const StepOutput& step) {
+    TORCH_INTERNAL_ASSERT(written_ < rows_.size(0));
+    rows_.select(0, written_++).copy_(torch::stack(
+        {step.loss.to(torch::kDouble), step.acc_inst, step.acc_proto.defined() ? step.acc_proto : missing_,
+         step.key_cosine.defined() ? step.key_cosine : missing_}));
   }
+
+  /// Reads the rows written since the last read (one device-to-host copy). Throws naming the
+  /// first step whose loss is not finite.
+  void read(int64_t epoch) {
+    if (read_ == written_) return;
+    const torch::Tensor fresh = rows_.slice(0, read_, written_).to(torch::kCPU).contiguous();
+    const double* row = fresh.data_ptr<double>();
+    for (int64_t i = 0; i < fresh.size(0); ++i, row += kColumns) {
+      PROTOCLR_CHECK(std::isfinite(row[0]), "the loss became ", row[0], " at epoch ", epoch + 1, " step ",
+                     read_ + i + 1, " (lower --lr or check the data)");
+      loss_ += row[0];
+      acc_inst_ += row[1];
+      if (!std::isnan(row[2])) acc_proto_ += row[2], ++proto_steps_;
+      if (!std::isnan(row[3])) key_cosine_ += row[3], ++key_cosine_steps_;
+      std::copy(row, row + kColumns, last_.begin());
+    }
+    read_ = written_;
+  }
+
+  int64_t steps() const { return written_; }
+  /// The values of the last step read.
+  double last_loss() const { return last_[0]; }
+  double last_acc_inst() const { return last_[1]; }
+  double last_acc_proto() const { return last_[2]; }
+
+  /// Means over the steps read (call read() first).
+  void fill(EpochStats& stats) const {
+    const double steps = static_cast<double>(std::max<int64_t>(1, read_));
+    stats.loss = loss_ / steps;
+    stats.acc_inst = acc_inst_ / steps;
+    if (proto_steps_ > 0) stats.acc_proto = acc_proto_ / static_cast<double>(proto_steps_);
+    if (key_cosine_steps_ > 0) stats.key_cosine = key_cosine_ / static_cast<double>(key_cosine_steps_);
+  }
+
+ private:
+  static constexpr int64_t kColumns = 4;  ///< loss, acc_inst, acc_proto, key_cosine (NaN: none)
+  torch::Tensor rows_, missing_;
+  int64_t written_ = 0, read_ = 0;
+  double loss_ = 0, acc_inst_ = 0, acc_proto_ = 0, key_cosine_ = 0;
+  int64_t proto_steps_ = 0, key_cosine_steps_ = 0;
+  std::array<double, kColumns> last_{};
 };
 
 }  // namespace
@@ -41,42 +84,41 @@ EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& leve
   state_.moco->train();
   state_.feed->start_epoch(epoch);
   const int64_t steps_per_epoch = state_.feed->steps_per_epoch();
-  EpochSums sums;
+  EpochMonitor monitor(steps_per_epoch, state_.device);
   Throughput meter(steps_per_epoch * c.batch_size), settled, last_print;
-  while (sums.steps < steps_per_epoch) {
+  while (monitor.steps() < steps_per_epoch) {
     if (hooks_.stop_requested && hooks_.stop_requested()) {
       stats.stopped = true;
       break;
     }
     const auto batch = state_.feed->next();
     if (!batch) break;
-    Rng rng(stream_seed(c.seed, 0x4d53544550ULL /*"MSTEP"*/, epoch, sums.steps));
+    Rng rng(stream_seed(c.seed, 0x4d53544550ULL /*"MSTEP"*/, epoch, monitor.steps()));
     const StepOutput step = train_step(*batch, levels, rng);
-    const double loss_value = step.loss.item<double>();
-    PROTOCLR_CHECK(std::isfinite(loss_value), "the loss became ", loss_value, " at epoch ", epoch + 1, " step ",
-                   sums.steps + 1, " (lower --lr or check the data)");
-    sums.add(step, loss_value);
+    monitor.add(step);
     meter.add(step.images);
-    if (sums.steps == kSettleSteps) settled.reset(0);
-    else if (sums.steps > kSettleSteps) settled.add(step.images);
-    if (last_print.seconds() > 1.0 || sums.steps == steps_per_epoch) {
+    if (monitor.steps() == kSettleSteps) settled.reset(0);
+    else if (monitor.steps() > kSettleSteps) settled.add(step.images);
+    // On a GPU the monitors are read about once a second, the step's only wait for the
+    // device; on the CPU reading is free, so a non-finite loss stops the run at its step.
+    if (!state_.device.is_cuda()) monitor.read(epoch);
+    if (last_print.seconds() > 1.0 || monitor.steps() == steps_per_epoch) {
       last_print.reset(0);
+      monitor.read(epoch);
       log::progress(detail::concat(
-          "epoch ", epoch + 1, "/", c.epochs, "  step ", sums.steps, "/", steps_per_epoch, "  ",
+          "epoch ", epoch + 1, "/", c.epochs, "  step ", monitor.steps(), "/", steps_per_epoch, "  ",
           static_cast<int64_t>(meter.per_second()), " img/s  ETA ", format_duration(meter.eta_seconds()), "  loss ",
-          loss_value, "  acc@inst ", step.acc_inst,
-          levels.empty() ? std::string() : detail::concat("  acc@proto ", step.acc_proto)));
+          monitor.last_loss(), "  acc@inst ", monitor.last_acc_inst(),
+          levels.empty() ? std::string() : detail::concat("  acc@proto ", monitor.last_acc_proto())));
     }
   }
+  monitor.read(epoch);
   log::progress_done();
   stats.seconds = meter.seconds();
-  stats.steps = sums.steps;
+  stats.steps = monitor.steps();
   stats.images = meter.done();
-  stats.loss = sums.loss / std::max<int64_t>(1, sums.steps);
-  stats.acc_inst = sums.acc_inst / std::max<int64_t>(1, sums.steps);
-  if (!levels.empty() && sums.steps > 0) stats.acc_proto = sums.acc_proto / static_cast<double>(sums.steps);
-  if (sums.key_cosine_steps > 0) stats.key_cosine = sums.key_cosine.item<double>() / sums.key_cosine_steps;
-  if (sums.steps > kSettleSteps) stats.settled_img_per_s = settled.per_second();
+  monitor.fill(stats);
+  if (stats.steps > kSettleSteps) stats.settled_img_per_s = settled.per_second();
   return stats;
 }
 
@@ -123,8 +165,14 @@ std::vector<torch::Tensor> Trainer::prototype_logits(const torch::Tensor& q, std
                 " (--neg-prototypes ", r, "): using all of them");
       state_.warned_few_negatives = true;
     }
-    const auto negative_ids = torch::tensor(negatives, torch::kLong).to(state_.device);
-    logits.push_back(loss::proto_logits(q, level.scaled_prototypes, positives.to(state_.device), negative_ids));
+    // One page-locked buffer of [positives, negatives] and one non-blocking copy per level.
+    auto ids = torch::empty({positives.numel() + static_cast<int64_t>(negatives.size())},
+                            torch::TensorOptions().dtype(torch::kLong).pinned_memory(state_.device.is_cuda()));
+    std::copy(positives.data_ptr<int64_t>(), positives.data_ptr<int64_t>() + positives.numel(), ids.data_ptr<int64_t>());
+    std::copy(negatives.begin(), negatives.end(), ids.data_ptr<int64_t>() + positives.numel());
+    ids = data::to_device(ids, state_.device);
+    logits.push_back(loss::proto_logits(q, level.scaled_prototypes, ids.slice(0, 0, positives.numel()),
+                                        ids.slice(0, positives.numel())));
   }
   return logits;
 }

@@ -7,6 +7,7 @@
 #include "protoclr/core/error.h"
 #include "protoclr/core/fs.h"
 #include "protoclr/core/log.h"
+#include "protoclr/data/transfer.h"
 #include "protoclr/model/memory_format.h"
 #include "protoclr/run/checkpoint.h"
 #include "protoclr/run/environment.h"
@@ -36,6 +37,7 @@ features::ExtractOptions key_feature_options(const run::TrainConfig& config, tor
   o.device = device;
   o.channels_last = config.channels_last;
   o.bf16 = config.bf16;
+  o.keep_on_device = true;  // the E-step clusters them and the kNN monitor votes where they are
   return o;
 }
 
@@ -120,7 +122,9 @@ void Trainer::start_run_folder() {
   auto augment = data::AugmentOptions::from_name(c.augmentation, c.image_size);
   augment.crop_scale[0] = c.crop_scale_min;
   state_.feed = std::make_unique<BatchFeed>(
-      std::make_unique<data::Loader>(state_.dataset, data::Augmentation(augment), lopt), state_.device, c.max_steps);
+      std::make_unique<data::Loader>(state_.dataset, data::Augmentation(augment),
+                                     data::loader_options_for(lopt, state_.device)),
+      state_.device, c.max_steps);
 }
 
 TrainResult Trainer::run() {

@@ -55,6 +55,25 @@ TEST(MoCo, QueueWrapsAround) {
   EXPECT_TRUE(torch::equal(moco->negatives()[1], keys_a[1]));
 }
 
+// enqueue keeps the pointer on the host so a step never reads the device; a checkpoint load
+// writes the buffer in place, and the next enqueue must follow the loaded value.
+TEST(MoCo, EnqueueFollowsAQueuePointerWrittenInPlace) {
+  torch::manual_seed(0);
+  auto moco = tiny_moco(/*queue=*/6);
+  moco->enqueue(torch::zeros({2, 4}));
+  EXPECT_EQ(moco->queue_ptr.item<int64_t>(), 2);
+  {
+    torch::NoGradGuard no_grad;
+    moco->queue_ptr.copy_(torch::tensor({5}, torch::kLong));  // what loading a checkpoint does
+  }
+  const auto keys = 1 + torch::arange(8, torch::kFloat).view({2, 4});
+  moco->enqueue(keys);  // columns 5, then 0
+  EXPECT_EQ(moco->queue_ptr.item<int64_t>(), 1);
+  EXPECT_TRUE(torch::equal(moco->negatives()[5], keys[0]));
+  EXPECT_TRUE(torch::equal(moco->negatives()[0], keys[1]));
+  EXPECT_FALSE(torch::equal(moco->negatives()[2], keys[0])) << "not where the host pointer was";
+}
+
 TEST(MoCo, ShuffleKeepsSampleOrderAndOneGroupEqualsPlainBatchNorm) {
   torch::manual_seed(0);
   auto moco = tiny_moco();

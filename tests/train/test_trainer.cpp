@@ -266,7 +266,8 @@ TEST_F(TrainerTest, StepLossIsProtoNCEOverDatasetRows) {
   Rng rng(33);
   const auto step = t.train_step(batch, levels, rng);
   EXPECT_NEAR(step.loss.item<double>(), expected, 1e-4 * std::abs(expected));
-  EXPECT_FALSE(std::isnan(step.acc_proto));
+  ASSERT_TRUE(step.acc_proto.defined()) << "two levels: a prototype accuracy";
+  EXPECT_TRUE(std::isfinite(step.acc_proto.item<double>()));
   EXPECT_EQ(step.images, b);
   EXPECT_TRUE(step.key_cosine.defined());
   // Then the step: SGD moved encoder_q, the keys went into the queue.
@@ -384,4 +385,44 @@ TEST_F(TrainerTest, FinishEpochWritesTheRecordAndSavesWhenDue) {
   ASSERT_EQ(metrics.size(), 2u);
   EXPECT_EQ(metrics[1], record);
   EXPECT_EQ(hook_calls, 2);
+}
+
+// Catches: monitors read on the device but never checked, or a non-finite loss reported
+// without saying where (the epoch's values now stay on the device between reads).
+TEST_F(TrainerTest, NonFiniteLossStopsTheEpochNamingItsStep) {
+  auto c = config("nan");
+  c.knn_every = 0;
+  std::vector<train::PrototypeLevel> none;
+  train::Trainer t(c);
+  {
+    torch::NoGradGuard no_grad;
+    t.state().moco->encoder_q->parameters().back().fill_(std::nan(""));  // the head's last bias
+  }
+  try {
+    t.train_epoch(0, none);
+    FAIL() << "a NaN loss must stop the epoch";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the loss became nan at epoch 1 step 1 "), std::string::npos) << e.what();
+  }
+}
+
+// Catches: a GPU step that computes something else than the CPU step (the uint8 feed with
+// device normalisation, pinned id copies, monitors on the device).
+TEST_F(TrainerTest, CudaEpochMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  std::vector<double> losses;
+  for (const char* device : {"cpu", "cuda"}) {
+    auto c = config(std::string("device_") + device);
+    c.device = device;
+    c.max_steps = 3;
+    c.knn_every = 0;
+    c.bn_splits = 1;  // the key shuffle draws the same permutation on both devices anyway
+    std::vector<train::PrototypeLevel> none;
+    train::Trainer t(c);
+    const auto stats = t.train_epoch(0, none);
+    EXPECT_EQ(stats.steps, 3);
+    losses.push_back(stats.loss);
+    EXPECT_EQ(t.state().moco->queue_ptr.item<int64_t>(), 3 * c.batch_size % c.queue_size);
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-3 * std::abs(losses[0]));
 }

@@ -64,6 +64,10 @@ inline constexpr std::array<float, 3> kImageNetStd = {0.229f, 0.224f, 0.225f};
 void to_normalized_float(const cv::Mat& rgb, float* dst, bool channels_last,
                          const std::array<float, 3>& mean = kImageNetMean,
                          const std::array<float, 3>& std = kImageNetStd);
+/// ToTensor's bytes without the division: the uint8 layout of to_normalized_float, for a
+/// batch that travels to the GPU as uint8 (4x less to copy) and is normalised there
+/// (data/transfer.h).
+void to_uint8(const cv::Mat& rgb, uint8_t* dst, bool channels_last);
 /// Inverse of to_normalized_float for CHW data (for pictures and tests).
 cv::Mat from_normalized_float(const float* src, int height, int width,
                               const std::array<float, 3>& mean = kImageNetMean,

@@ -28,6 +28,8 @@ struct LoaderOptions {
   bool shuffle = true;      ///< a new permutation each epoch (seeded by seed, epoch)
   bool drop_last = true;    ///< drop the last incomplete batch (training)
   bool channels_last = false;  ///< NHWC memory for the view tensors (logical shape stays NCHW)
+  bool uint8_views = false;    ///< views as uint8 bytes, normalised on the device (data/transfer.h)
+  bool pin_memory = false;     ///< views and index in page-locked memory (needs a CUDA build and device)
   uint64_t seed = 0;
   int rank = 0;             ///< this process' shard (DistributedSampler semantics)
   int world_size = 1;
@@ -37,7 +39,8 @@ struct LoaderOptions {
 /// image of the epoch (no drop_last).
 LoaderOptions single_view_options(int64_t batch_size, int workers, bool shuffle, bool channels_last, uint64_t seed = 0);
 
-/// One batch. views[v]: [B, 3, S, S] float32 normalised; index, label: [B] int64.
+/// One batch. views[v]: [B, 3, S, S] float32 normalised (uint8 bytes with uint8_views);
+/// index, label: [B] int64.
 struct Batch {
   std::vector<torch::Tensor> views;
   torch::Tensor index;

@@ -24,11 +24,12 @@ struct ExtractOptions {
   torch::Device device = torch::kCPU;
   bool channels_last = false;
   bool bf16 = false;               ///< bf16 autocast for the forward pass
+  bool keep_on_device = false;     ///< features stay on `device` (the E-step clusters them there); else the CPU
   std::string progress_label = "features";  ///< shown in the progress line
 };
 
 struct DatasetFeatures {
-  torch::Tensor features;  ///< [N, D] float32 on the CPU, rows in dataset order
+  torch::Tensor features;  ///< [N, D] float32 on the CPU (on the device with keep_on_device), rows in dataset order
   torch::Tensor labels;    ///< [N] int64 (-1 when unlabeled)
   double seconds = 0;
 };

@@ -27,8 +27,10 @@ struct ProtoNCEOutput {
   torch::Tensor loss;           ///< [] float32, eq. (11): instance_loss + proto_loss
   torch::Tensor instance_loss;  ///< [] float32, CE(instance_logits, 0)
   torch::Tensor proto_loss;     ///< [] float32, (1/M) sum_m CE(proto_logits[m], arange(B)); undefined when M = 0
-  double acc_inst = 0;          ///< top-1 % of column 0 in the instance logits
-  double acc_proto = 0;         ///< top-1 % of the row-i target, averaged over granularities; NaN when M = 0
+  // The monitors stay on the logits' device ([] float64): reading them is the caller's
+  // choice, so a training step never waits for the device.
+  torch::Tensor acc_inst;       ///< top-1 % of column 0 in the instance logits
+  torch::Tensor acc_proto;      ///< top-1 % of the row-i target, averaged over granularities; undefined when M = 0
 };
 
 /// ProtoNCE, the paper's eq. (11): CE(instance_logits, 0) + (1/M) sum_m

@@ -68,6 +68,11 @@ class MoCoImpl : public torch::nn::Module {
  private:
   MoCoOptions options_;
   std::vector<torch::Tensor> params_q_, params_k_;
+  /// queue_ptr as the host last knew it, valid while the buffer's version counter is
+  /// queue_ptr_version_: enqueue then never reads the device; a checkpoint load (which
+  /// writes the buffer in place) bumps the version and the next enqueue reads it once.
+  int64_t queue_ptr_host_ = 0;
+  int64_t queue_ptr_version_ = -1;
 };
 TORCH_MODULE(MoCo);
 

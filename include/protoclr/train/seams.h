@@ -21,13 +21,16 @@ struct DeviceBatch {
   torch::Tensor index;       ///< [B] int64 on the CPU: dataset rows, the keys of the E-step's assignments
 };
 
-/// The host-to-device step: takes the loader's batches to the training device. The one place
-/// that changes for a device fast path (pinned host memory, copies on a side stream, uint8
-/// transfer with on-device normalisation).
+/// The host-to-device step: takes the loader's batches to the training device. On a GPU the
+/// host never waits for it: the loader fills page-locked uint8 batches, the next batch's copy
+/// runs on a side stream while the current step computes, and the views are normalised on the
+/// device (data/transfer.h). On the CPU the loader's float batches are used as they are.
 class BatchFeed {
  public:
-  /// max_steps: batches per epoch at most (0 = the loader's whole epoch).
+  /// max_steps: batches per epoch at most (0 = the loader's whole epoch). The loader is made
+  /// with data::loader_options_for(device).
   BatchFeed(std::unique_ptr<data::Loader> loader, torch::Device device, int64_t max_steps = 0);
+  ~BatchFeed();
   /// Begins epoch `epoch` (0-based): a new seeded order and augmentation.
   void start_epoch(int64_t epoch);
   /// The next batch of the epoch on the device, or nullopt at the loader's end (the trainer
@@ -38,9 +41,14 @@ class BatchFeed {
   const data::Loader& loader() const { return *loader_; }
 
  private:
+  struct InFlight;  ///< a batch whose copy was issued on the side stream
+  std::optional<InFlight> issue_next();
+  DeviceBatch complete(InFlight& batch);
+
   std::unique_ptr<data::Loader> loader_;
   torch::Device device_;
   int64_t max_steps_;
+  std::unique_ptr<std::optional<InFlight>> ahead_;  ///< GPU only: the batch after the current one
 };
 
 /// The collective operations of data-parallel training, at the points where the EM loop

@@ -48,9 +48,10 @@ struct EStepOutput {
 
 /// One training step.
 struct StepOutput {
-  torch::Tensor loss;        ///< [] ProtoNCE, eq. (11), on the device (the caller decides when to read it)
-  double acc_inst = 0;       ///< % of rows whose positive key wins
-  double acc_proto = std::numeric_limits<double>::quiet_NaN();  ///< % of rows whose prototype wins; NaN without levels
+  // Every value stays on the device: the caller decides when to read it.
+  torch::Tensor loss;        ///< [] ProtoNCE, eq. (11)
+  torch::Tensor acc_inst;    ///< [] float64 % of rows whose positive key wins
+  torch::Tensor acc_proto;   ///< [] float64 % of rows whose prototype wins; undefined without levels
   torch::Tensor key_cosine;  ///< [] float64 mean pairwise cosine of the keys; undefined for B < 2
   int64_t images = 0;        ///< B
 };
