@@ -11,6 +11,7 @@
 #   OUT     results folder (default $OUT, else runs/gpu_check)
 #   DEBS    Debian packages from ../shared/gpu/fetch-debs.sh, unpacked into /opt/deps first,
 #           for a machine that has a CUDA PyTorch but none of protoclr's other libraries
+#           (through ../shared/gpu/device-setup.sh, or DEVICE_SETUP=its copy)
 #   ANCHOR  gpu_anchor.py (default ../shared/bench/gpu_anchor.py; skipped when absent)
 #   STEPS   training steps timed per configuration (default 40)
 set -euo pipefail
@@ -19,7 +20,7 @@ data=../shared/datasets/cifar10/train out=${OUT:-runs/gpu_check} debs="" anchor=
 while getopts "d:o:k:a:s:" opt; do
   case $opt in
     d) data=$OPTARG ;; o) out=$OPTARG ;; k) debs=$OPTARG ;; a) anchor=$OPTARG ;; s) steps=$OPTARG ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    *) sed -n "2,18p" "$0"; exit 2 ;;
   esac
 done
 mkdir -p "$out"
@@ -32,9 +33,12 @@ command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,dr
 
 # 1. Build against python3's CUDA LibTorch.
 stamp "build"
-flags=()
 if [ -n "$debs" ]; then
-  eval "$(bash scripts/gpu_deps.sh "$debs")"  # sets PROTOCLR_CMAKE_FLAGS and LD_LIBRARY_PATH
+  # ../shared/gpu/device-setup.sh (copy it in when ../shared does not travel): unpacks into
+  # /opt/deps and sets PROTOCLR_CMAKE_FLAGS and LD_LIBRARY_PATH.
+  setup=${DEVICE_SETUP:-../shared/gpu/device-setup.sh}
+  [ -f "$setup" ] || { echo "gpu_check.sh: -k needs $setup (set DEVICE_SETUP to its copy)"; exit 1; }
+  eval "$(bash "$setup" "$debs")"
 fi
 read -r -a extra <<< "${PROTOCLR_CMAKE_FLAGS:-}"
 torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
@@ -90,7 +94,7 @@ fi
 
 # 6. One E-step at paper scale: k-means + phi, N = 1.28M synthetic unit vectors, d = 128.
 stamp "E-step at N = 1.28M"
-build-gpu/bench_estep --paper-scale --device cuda --backend torch >> "$results" 2> "$out/estep.log" \
+build-gpu/bench_estep --estep --device cuda --backend torch >> "$results" 2> "$out/estep.log" \
   || { tail -5 "$out/estep.log"; echo "gpu_check.sh: the E-step bench failed"; }
 
 stamp "done"
