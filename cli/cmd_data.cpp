@@ -59,9 +59,9 @@ void add_data_command(CLI::App& app) {
                       std::string("Dataset path (default: ") + data::kDefaultDataset + ")");
   inspect->add_option("--split", args->split, "train or test, for IDX and CIFAR folders")
       ->capture_default_str();
-  inspect->add_option("--limit", args->limit, "Class-balanced subset of about N images (0 = all)");
+  inspect->add_option("--limit", args->limit, "Class-balanced subset of about N images (0 = all)")->check(non_negative());
   inspect->add_option("--seed", args->seed, "Seed of the --limit subset")->capture_default_str();
-  inspect->add_option("--threads", args->threads, "Decoding threads (0 = all)");
+  inspect->add_option("--threads", args->threads, "Decoding threads (0 = all)")->check(non_negative());
   inspect->add_flag("--json", args->json, "Print one JSON object instead of the table");
   inspect->callback([args] {
     data::DatasetOptions options;

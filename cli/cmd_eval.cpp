@@ -25,8 +25,9 @@ void add_knn(CLI::App* eval) {
   auto f = std::make_shared<EvalFlags>();
   auto o = std::make_shared<features::KnnOptions>();
   add_eval_flags(cmd, *f, Splits::kTrainTest, "embedding");
-  cmd->add_option("--k", o->k, "Neighbours")->capture_default_str();
-  cmd->add_option("--temperature", o->temperature, "tau of the vote weights exp(s / tau)")->capture_default_str();
+  cmd->add_option("--k", o->k, "Neighbours")->check(positive())->capture_default_str();
+  cmd->add_option("--temperature", o->temperature, "tau of the vote weights exp(s / tau)")
+      ->check(positive())->capture_default_str();
   cmd->callback([f, o] {
     auto s = make_eval_setup(*f, Splits::kTrainTest);
     const auto bank = extract(s, s.train, "train");
@@ -48,8 +49,8 @@ void add_cluster(CLI::App* eval) {
   auto f = std::make_shared<EvalFlags>();
   auto o = std::make_shared<eval::ClusteringOptions>();
   add_eval_flags(cmd, *f, Splits::kOne, "embedding");
-  cmd->add_option("--k", o->k, "Clusters (0 = the number of classes)")->capture_default_str();
-  cmd->add_option("--redo", o->redo, "k-means restarts (best objective kept)")->capture_default_str();
+  cmd->add_option("--k", o->k, "Clusters (0 = the number of classes)")->check(non_negative())->capture_default_str();
+  cmd->add_option("--redo", o->redo, "k-means restarts (best objective kept)")->check(positive())->capture_default_str();
   cmd->callback([f, o] {
     auto s = make_eval_setup(*f, Splits::kOne);
     const auto features = extract(s, s.test, "data");
@@ -74,13 +75,14 @@ void add_linear(CLI::App* eval) {
   auto o = std::make_shared<eval::LinearProbeOptions>();
   auto augment = std::make_shared<bool>(false);
   add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
-  cmd->add_option("--epochs", o->epochs, "Epochs")->capture_default_str();
-  cmd->add_option("--lr", o->lr, "Learning rate (MoCo's lincls: 30, with --standardize false)")->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "Epochs")->check(positive())->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Learning rate (MoCo's lincls: 30, with --standardize false)")
+      ->check(positive())->capture_default_str();
   cmd->add_option("--standardize", o->standardize,
                   "Standardise features (BatchNorm without affine, as MAE); false = raw (MoCo)")->capture_default_str();
-  cmd->add_option("--wd", o->weight_decay, "Weight decay")->capture_default_str();
-  cmd->add_option("--momentum", o->momentum, "SGD momentum")->capture_default_str();
-  cmd->add_option("--probe-batch", o->batch_size, "Samples per SGD step")->capture_default_str();
+  cmd->add_option("--wd", o->weight_decay, "Weight decay")->check(non_negative())->capture_default_str();
+  cmd->add_option("--momentum", o->momentum, "SGD momentum")->check(between(0, 1))->capture_default_str();
+  cmd->add_option("--probe-batch", o->batch_size, "Samples per SGD step")->check(positive())->capture_default_str();
   add_schedule_option(cmd, o->schedule, o->milestones, "cosine, or step milestones (x0.1 at each)")->default_str("60,80");
   cmd->add_flag("--augment", *augment, "Train on crop-flip views through the frozen backbone every epoch (slow)");
   cmd->callback([f, o, augment] {
@@ -123,13 +125,14 @@ void add_finetune(CLI::App* eval) {
   add_eval_flags(cmd, *f, Splits::kTrainTest, "pool");
   cmd->add_option("--label-fraction", *fraction, "Labelled fraction of the training split, balanced per class")
       ->check(between(0, 1))->capture_default_str();
-  cmd->add_option("--epochs", o->epochs, "Epochs")->capture_default_str();
-  cmd->add_option("--lr-backbone", o->lr_backbone, "Learning rate of the pretrained layers")->capture_default_str();
-  cmd->add_option("--lr-head", o->lr_head, "Learning rate of the new classifier")->capture_default_str();
-  cmd->add_option("--wd", o->weight_decay, "Weight decay")->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "Epochs")->check(positive())->capture_default_str();
+  cmd->add_option("--lr-backbone", o->lr_backbone, "Learning rate of the pretrained layers")
+      ->check(non_negative())->capture_default_str();
+  cmd->add_option("--lr-head", o->lr_head, "Learning rate of the new classifier")->check(positive())->capture_default_str();
+  cmd->add_option("--wd", o->weight_decay, "Weight decay")->check(non_negative())->capture_default_str();
   cmd->add_option("--schedule", o->milestones, "Step milestones (x0.2 at each)")
       ->delimiter(',')->check(positive())->default_str("12,16");
-  cmd->add_option("--train-batch", o->batch_size, "Images per SGD step")->capture_default_str();
+  cmd->add_option("--train-batch", o->batch_size, "Images per SGD step")->check(positive())->capture_default_str();
   cmd->add_option("--aug", o->augmentation, "Training augmentation: crop-flip, mocov1, mocov2")->capture_default_str();
   cmd->callback([f, o, fraction] {
     PROTOCLR_CHECK(*fraction > 0 && *fraction <= 1, "--label-fraction must be in (0, 1], got ", *fraction);
@@ -173,9 +176,9 @@ void add_svm(CLI::App* eval) {
                                                                  {"test-max", eval::CostSelection::kTestMax}};
   cmd->add_option("--cost-select", o->selection, "cv (k-fold cross-validation on the training split) or test-max (the reference)")
       ->transform(CLI::CheckedTransformer(selections))->default_str("cv");
-  cmd->add_option("--folds", o->folds, "Cross-validation folds")->capture_default_str();
+  cmd->add_option("--folds", o->folds, "Cross-validation folds")->check(at_least(2))->capture_default_str();
   cmd->add_option("--positive-weight", o->positive_weight, "Class weight of the positives (multi-label)")
-      ->capture_default_str();
+      ->check(positive())->capture_default_str();
   cmd->add_flag("--ignore-difficult", *ignore_difficult,
                 "VOC: leave difficult objects out (VOC devkit) instead of counting them as negatives (reference)");
   cmd->add_option("--low-shot", *shots, "k training images per class, e.g. 1,2,4,8,16 (default: all)")
@@ -188,8 +191,8 @@ void add_svm(CLI::App* eval) {
     auto s = make_eval_setup(*f, Splits::kTrainTest);
     const auto bank = extract(s, s.train, "train");
     const auto test = extract(s, s.test, "test");
-    const auto train_targets = eval::svm_targets(*s.train, bank.labels);
-    const auto test_targets = eval::svm_targets(*s.test, test.labels);
+    const auto train_targets = eval::svm_targets(*s.train, bank.labels, bank.rows);
+    const auto test_targets = eval::svm_targets(*s.test, test.labels, test.rows);
     EvalReport report;
     if (shots->empty()) {
       const auto r = eval::svm_evaluate(bank.features, train_targets, test.features, test_targets, *o);
@@ -246,12 +249,12 @@ void add_tsne(CLI::App* eval) {
   add_eval_flags(cmd, *f, Splits::kOne, "embedding");
   cmd->add_option("--max-points", *max_points, "Images drawn (a class-balanced, seeded subset)")
       ->check(positive())->capture_default_str();
-  cmd->add_option("--perplexity", o->perplexity, "t-SNE perplexity")->capture_default_str();
-  cmd->add_option("--iterations", o->iterations, "Gradient steps")->capture_default_str();
+  cmd->add_option("--perplexity", o->perplexity, "t-SNE perplexity")->check(positive())->capture_default_str();
+  cmd->add_option("--iterations", o->iterations, "Gradient steps")->check(positive())->capture_default_str();
   cmd->add_option("--out", *out, "PNG file")->capture_default_str();
   cmd->add_option("--color-by", *color_by, "class, or cluster (k-means; the default for unlabeled data)")
       ->check(CLI::IsMember({"class", "cluster"}))->capture_default_str();
-  cmd->add_option("--k", *clusters, "Clusters for --color-by cluster")->capture_default_str();
+  cmd->add_option("--k", *clusters, "Clusters for --color-by cluster")->check(at_least(2))->capture_default_str();
   cmd->callback([f, o, max_points, out, color_by, clusters] {
     auto s = make_eval_setup(*f, Splits::kOne);
     if (static_cast<int64_t>(s.test->size()) > *max_points) s.test = data::balanced_subset(s.test, *max_points, f->seed);

@@ -23,7 +23,8 @@ void add_import_command(CLI::App& app) {
   auto options = std::make_shared<interop::ImportOptions>();
   cmd->add_option("path", *path, "File written by torch.save (zip or pre-1.6 legacy format)")->required();
   cmd->add_option("--out", *out, "protoclr checkpoint to write")->required();
-  cmd->add_option("--arch", options->arch, "resnet18, resnet34 or resnet50 (default: inferred from the keys)");
+  cmd->add_option("--arch", options->arch, "resnet18, resnet34 or resnet50 (default: inferred from the keys)")
+      ->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
   cmd->add_flag("--allow-missing", options->allow_missing, "Import even if encoder_q weights are missing");
   cmd->callback([path, out, options] {
     const auto r = interop::import_checkpoint(*path, *out, *options);

@@ -13,11 +13,12 @@ void add_quickstart_command(CLI::App& app) {
   auto o = std::make_shared<recipes::QuickstartOptions>();
   cmd->add_option("--data", o->data, "Dataset (default: built-in Fashion-MNIST)");
   cmd->add_option("--out", o->out, "Run folder")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Compute threads (0 = all)");
+  cmd->add_option("--threads", o->threads, "Compute threads (0 = all)")->check(non_negative());
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
-  cmd->add_option("--epochs", o->epochs, "Epochs (0 = the built-in budget)");
-  cmd->add_option("--train-images", o->train_images, "Training subset size (0 = the built-in budget)");
-  cmd->add_option("--test-images", o->test_images, "Test subset size (0 = the built-in budget)");
+  cmd->add_option("--epochs", o->epochs, "Epochs (0 = the built-in budget)")->check(non_negative());
+  cmd->add_option("--train-images", o->train_images, "Training subset size (0 = the built-in budget)")
+      ->check(non_negative());
+  cmd->add_option("--test-images", o->test_images, "Test subset size (0 = the built-in budget)")->check(non_negative());
   cmd->add_option("--bf16", o->bf16, "bf16 autocast (true/false)")->capture_default_str();
   cmd->callback([o] {
     const auto r = recipes::run_quickstart(*o);

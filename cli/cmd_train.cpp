@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "protoclr/cluster/kmeans.h"
 #include "protoclr/run/config.h"
+#include "protoclr/run/preemption.h"
 #include "protoclr/train/trainer.h"
 
 namespace protoclr::cli {
@@ -112,6 +113,13 @@ void add_train_command(CLI::App& app) {
       if (opt->count() > 0) apply(f->request.overrides);
     const auto result = train::train(f->request);
     std::cout << "run folder: " << result.run_dir << "\n";
+    if (result.stopped) {
+      const int sig = result.stop_signal;
+      std::cerr << "stopped by " << run::signal_name(sig) << " in epoch " << result.epochs_done + 1 << " after step "
+                << result.stopped_at_step << "; the checkpoint is saved: `protoclr train --resume " << result.run_dir
+                << "` continues from the next step\n";
+      throw ExitStatus{sig > 0 ? 128 + sig : 1};  // the shell's status for a signal: not a finished run
+    }
   });
 }
 

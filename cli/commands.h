@@ -33,5 +33,10 @@ CLI::Validator between(double lo, double hi);
 CLI::Option* add_schedule_option(CLI::App* cmd, std::string& schedule, std::vector<int64_t>& milestones,
                                  const std::string& help);
 
+/// Thrown by a command that ends with a status of its own (a preempted run: 128 + signal);
+/// `main` returns `code` after the command's own message.
+struct ExitStatus {
+  int code = 1;
+};
 
 }  // namespace protoclr::cli

@@ -18,28 +18,30 @@ void add_eval_flags(CLI::App* cmd, EvalFlags& f, Splits splits, const std::strin
   cmd->add_option("--encoder", f.encoder, "query (encoder_q, as the published evaluation) or key")
       ->check(CLI::IsMember({"query", "key"}))->capture_default_str();
   cmd->add_option("--arch", f.arch, "With --random-init and no --checkpoint: resnet18, resnet34 or resnet50")
-      ->capture_default_str();
+      ->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}))->capture_default_str();
   cmd->add_flag("--cifar-stem", f.cifar_stem, "With --random-init and no --checkpoint: 3x3 stride-1 stem");
   if (splits == Splits::kTrainTest) {
     cmd->add_option("--train", f.train, "Labelled training images (default: the checkpoint's --data)");
     cmd->add_option("--train-split", f.train_split, "Split of --train for IDX / CIFAR binaries")->capture_default_str();
     cmd->add_option("--test", f.test, "Labelled test images (default: the test split of --train)");
     cmd->add_option("--test-split", f.test_split, "Split of --test for IDX / CIFAR binaries")->capture_default_str();
-    cmd->add_option("--limit", f.limit, "Class-balanced subset of about N images of every split (0 = all)");
-    cmd->add_option("--train-limit", f.train_limit, "Overrides --limit for the training split");
-    cmd->add_option("--test-limit", f.test_limit, "Overrides --limit for the test split");
+    cmd->add_option("--limit", f.limit, "Class-balanced subset of about N images of every split (0 = all)")
+        ->check(non_negative());
+    cmd->add_option("--train-limit", f.train_limit, "Overrides --limit for the training split")->check(non_negative());
+    cmd->add_option("--test-limit", f.test_limit, "Overrides --limit for the test split")->check(non_negative());
   } else {
     cmd->add_option("--data", f.test, "Images (default: the test split of the checkpoint's --data)");
     cmd->add_option("--split", f.test_split, "Split of --data for IDX / CIFAR binaries")->capture_default_str();
-    cmd->add_option("--limit", f.limit, "Class-balanced subset of about N images (0 = all)");
+    cmd->add_option("--limit", f.limit, "Class-balanced subset of about N images (0 = all)")->check(non_negative());
   }
   cmd->add_option("--layer", f.layer, "pool (backbone output) or embedding (normalised head output)")
       ->check(CLI::IsMember({"pool", "embedding"}))->capture_default_str();
-  cmd->add_option("--image-size", f.image_size, "Evaluation crop size (0 = the checkpoint's training size)");
+  cmd->add_option("--image-size", f.image_size, "Evaluation crop size (0 = the checkpoint's training size)")
+      ->check(non_negative());
   cmd->add_option("--batch-size", f.batch_size, "Images per forward pass when extracting")
       ->check(positive())->capture_default_str();
-  cmd->add_option("--workers", f.workers, "Loader threads (0 = all)");
-  cmd->add_option("--threads", f.threads, "Compute threads (0 = all)");
+  cmd->add_option("--workers", f.workers, "Loader threads (0 = all)")->check(non_negative());
+  cmd->add_option("--threads", f.threads, "Compute threads (0 = all)")->check(non_negative());
   cmd->add_option("--device", f.device, "cpu or cuda[:N]")->capture_default_str();
   cmd->add_flag("--bf16", f.bf16, "bf16 autocast for the network");
   cmd->add_option("--channels-last", f.channels_last, "NHWC memory format (true/false)")->capture_default_str();

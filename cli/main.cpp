@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "protoclr/core/error.h"
+#include "protoclr/data/unreadable.h"
 #include "protoclr/run/environment.h"
 
 int main(int argc, char** argv) {
@@ -28,8 +29,19 @@ int main(int argc, char** argv) {
   protoclr::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
+    protoclr::data::warn_unreadable_summary();
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; a malformed or out-of-range flag is a usage error: one
+    // line, status 2.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::cerr << "error: " << e.what() << " (see --help)\n";
+    return 2;
+  } catch (const protoclr::cli::ExitStatus& status) {
+    protoclr::data::warn_unreadable_summary();
+    return status.code;
+  } catch (const protoclr::UsageError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
   } catch (const protoclr::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -70,4 +70,13 @@ EStepResult run_e_step(const torch::Tensor& features, const EStepOptions& option
   return result;
 }
 
+void assign_dataset_rows(EStepResult& result, const torch::Tensor& rows, int64_t n) {
+  for (auto& level : result.levels) {
+    TORCH_INTERNAL_ASSERT(level.assignments.size(0) == rows.size(0));
+    auto full = torch::full({n}, -1, level.assignments.options());
+    full.index_copy_(0, rows.to(full.device()), level.assignments);
+    level.assignments = std::move(full);
+  }
+}
+
 }  // namespace protoclr::cluster

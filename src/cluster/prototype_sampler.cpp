@@ -17,6 +17,18 @@ NegativePrototypeSampler::NegativePrototypeSampler(int64_t k) : k_(k) {
   positive_.assign(static_cast<size_t>(k), 0);
 }
 
+void NegativePrototypeSampler::set_permutation(std::vector<int64_t> perm) {
+  PROTOCLR_CHECK(static_cast<int64_t>(perm.size()) == k_, "negative prototype sampler: a saved state of ",
+                 perm.size(), " ids for K=", k_, " (a checkpoint of another --num-clusters?)");
+  std::vector<uint8_t> seen(perm.size(), 0);
+  for (int64_t id : perm) {
+    PROTOCLR_CHECK(id >= 0 && id < k_ && !seen[static_cast<size_t>(id)],
+                   "negative prototype sampler: the saved state is not a permutation of [0, ", k_, ")");
+    seen[static_cast<size_t>(id)] = 1;
+  }
+  perm_ = std::move(perm);
+}
+
 std::vector<int64_t> NegativePrototypeSampler::sample(const int64_t* positives, size_t n_positives,
                                                       int64_t r, Rng& rng) {
   PROTOCLR_CHECK(r >= 0, "negative prototype sampler: r=", r, " must be >= 0");

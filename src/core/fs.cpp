@@ -25,11 +25,13 @@ std::vector<uint8_t> read_file(const fs::path& path) {
   return bytes;
 }
 
-static void fsync_path(const fs::path& path, int flags) {
+/// fsync(2) of a file or folder; the errno of a failure (0 when it worked).
+static int fsync_path(const fs::path& path, int flags) {
   const int fd = ::open(path.c_str(), flags);
-  if (fd < 0) return;
-  ::fsync(fd);
+  if (fd < 0) return errno;
+  const int rc = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);
+  return rc;
 }
 
 void write_file_atomic(const fs::path& path, const std::function<void(const fs::path&)>& write) {
@@ -40,11 +42,14 @@ void write_file_atomic(const fs::path& path, const std::function<void(const fs::
   const fs::path tmp = dir / ("." + path.filename().string() + ".tmp" + std::to_string(::getpid()));
   try {
     write(tmp);
+    // A full disk can surface only here (delayed allocation): the old file must stay.
+    const int err = fsync_path(tmp, O_RDONLY);
+    PROTOCLR_CHECK(err == 0, "cannot write '", path.string(), "': ", std::strerror(err),
+                   " (disk full? the previous file is unchanged)");
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
   }
-  fsync_path(tmp, O_RDONLY);
   fs::rename(tmp, path, ec);
   PROTOCLR_CHECK(!ec, "cannot move '", tmp.string(), "' to '", path.string(), "': ", ec.message());
   fsync_path(dir, O_RDONLY | O_DIRECTORY);
@@ -55,7 +60,8 @@ void write_file_atomic(const fs::path& path, const std::string& bytes) {
     std::ofstream out(tmp, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
-    PROTOCLR_CHECK(out, "cannot write '", tmp.string(), "' (disk full?)");
+    PROTOCLR_CHECK(out, "cannot write '", path.string(), "': ", std::strerror(errno),
+                   " (disk full or folder not writable? the previous file is unchanged)");
   });
 }
 

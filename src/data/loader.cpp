@@ -8,12 +8,12 @@
 #include "protoclr/core/error.h"
 #include "protoclr/core/log.h"
 #include "protoclr/core/rng.h"
+#include "protoclr/data/unreadable.h"
 
 namespace protoclr::data {
 namespace {
 // Failed decodes are replaced by the next image; give up after this many in a row.
 constexpr int kMaxReplacements = 16;
-constexpr int kMaxFailureWarnings = 5;
 }  // namespace
 
 Loader::Loader(std::shared_ptr<const Dataset> dataset, Augmentation augmentation, LoaderOptions options)
@@ -75,13 +75,25 @@ void Loader::stop() {
   error_ = nullptr;
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::set_excluded(std::vector<uint8_t> excluded) {
+  PROTOCLR_CHECK(excluded.empty() || excluded.size() == dataset_->size(), "Loader::set_excluded: ", excluded.size(),
+                 " flags for a dataset of ", dataset_->size(), " images");
+  stop();
+  if (std::find(excluded.begin(), excluded.end(), 1) == excluded.end()) excluded.clear();
+  PROTOCLR_CHECK(excluded.empty() || std::find(excluded.begin(), excluded.end(), 0) != excluded.end(),
+                 "every image of the dataset is excluded as unreadable (run `protoclr data inspect`)");
+  excluded_ = std::move(excluded);
+}
+
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   stop();
   epoch_ = epoch;
   order_ = epoch_order(epoch);
   num_batches_ = batches_per_epoch();
-  next_to_make_ = 0;
-  next_to_deliver_ = 0;
+  PROTOCLR_CHECK(first_batch >= 0 && first_batch <= num_batches_, "batch ", first_batch,
+                 " is outside the epoch's ", num_batches_, " batches (a checkpoint of another --batch-size or data?)");
+  next_to_make_ = first_batch;
+  next_to_deliver_ = first_batch;
   for (int w = 0; w < options_.workers; ++w) threads_.emplace_back([this] { worker_loop(); });
 }
 
@@ -143,24 +155,33 @@ Batch Loader::make_batch(int64_t b) {
   for (int v = 0; v < options_.views; ++v) batch.views.push_back(torch::empty({rows, 3, size, size}, view_options));
   batch.index = torch::empty({rows}, torch::TensorOptions().dtype(torch::kLong).pinned_memory(options_.pin_memory));
   batch.label = torch::empty({rows}, torch::kLong);
+  batch.valid = torch::ones({rows}, torch::kBool);
   for (int64_t r = 0; r < rows; ++r) fill_sample(batch, r, order_[begin + r]);
   return batch;
 }
 
 void Loader::fill_sample(Batch& batch, int64_t row, int64_t sample) {
   const int64_t n = static_cast<int64_t>(dataset_->size());
+  const auto excluded = [&](int64_t i) { return !excluded_.empty() && excluded_[static_cast<size_t>(i)] != 0; };
   int64_t source = sample;
   std::vector<cv::Mat> views;
+  bool valid = true;
   for (int attempt = 0;; ++attempt) {
+    if (excluded(source)) {  // known unreadable: replaced without a decode, already reported
+      source = (source + 1) % n;
+      continue;  // set_excluded keeps at least one row, so this ends
+    }
     try {
       // The seed depends on the image actually used, so a replacement is reproducible too.
       Rng rng(stream_seed(options_.seed, epoch_, source));
       views = augmentation_.views(*dataset_, static_cast<size_t>(source), options_.views, rng);
       break;
     } catch (const Error& e) {
-      const int64_t failures = ++failed_;
-      if (failures <= kMaxFailureWarnings) {
-        log::warn(e.what(), " (replaced by another image", failures == kMaxFailureWarnings ? "; further failures are counted silently)" : ")");
+      ++failed_;
+      report_unreadable(dataset_->name(static_cast<size_t>(source)), e.what());
+      if (!options_.replace_failed) {
+        valid = false;
+        break;
       }
       PROTOCLR_CHECK(attempt + 1 < kMaxReplacements, kMaxReplacements,
                      " images in a row failed to decode near '", dataset_->name(sample),
@@ -171,7 +192,9 @@ void Loader::fill_sample(Batch& batch, int64_t row, int64_t sample) {
   const int64_t size = augmentation_.options().image_size;
   const int64_t pixels = 3 * size * size;
   for (int v = 0; v < options_.views; ++v) {
-    if (options_.uint8_views) {
+    if (!valid) {
+      batch.views[v][row].zero_();
+    } else if (options_.uint8_views) {
       to_uint8(views[v], batch.views[v].data_ptr<uint8_t>() + row * pixels, options_.channels_last);
     } else {
       to_normalized_float(views[v], batch.views[v].data_ptr<float>() + row * pixels, options_.channels_last);
@@ -179,6 +202,7 @@ void Loader::fill_sample(Batch& batch, int64_t row, int64_t sample) {
   }
   batch.index.data_ptr<int64_t>()[row] = source;
   batch.label.data_ptr<int64_t>()[row] = dataset_->label(static_cast<size_t>(source));
+  batch.valid.data_ptr<bool>()[row] = valid;
 }
 
 LoaderOptions single_view_options(int64_t batch_size, int workers, bool shuffle, bool channels_last, uint64_t seed) {

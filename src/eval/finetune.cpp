@@ -83,8 +83,10 @@ FinetuneResult finetune(model::ResNet& network, std::shared_ptr<const data::Data
   log::progress_done();
 
   // Test: the evaluation transform, eval mode.
+  auto test_options = data::single_view_options(o.batch_size, o.workers, /*shuffle=*/false, o.channels_last);
+  test_options.replace_failed = false;  // an unreadable test image is left out, not counted twice
   data::Loader test_loader(test, data::Augmentation(data::AugmentOptions::eval(static_cast<int>(o.image_size))),
-                           data::single_view_options(o.batch_size, o.workers, /*shuffle=*/false, o.channels_last));
+                           test_options);
   network->eval();
   torch::NoGradGuard no_grad;
   features::TopKAccuracy accuracy;
@@ -95,7 +97,8 @@ FinetuneResult finetune(model::ResNet& network, std::shared_ptr<const data::Data
       model::AutocastGuard autocast(o.bf16, o.device);
       logits = network->forward(batch->views[0].to(o.device));
     }
-    accuracy.add(logits.to(torch::kFloat), batch->label);
+    const auto valid = batch->valid.to(logits.device());
+    accuracy.add(logits.to(torch::kFloat).index({valid}), batch->label.index({batch->valid}));
   }
   PROTOCLR_CHECK(accuracy.samples() > 0, "fine-tuning needs a labelled test split");
   result.top1 = accuracy.top1();

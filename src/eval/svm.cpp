@@ -417,7 +417,7 @@ SvmReport svm_evaluate(const torch::Tensor& train_features, const SvmTargets& tr
   return report;
 }
 
-SvmTargets svm_targets(const data::Dataset& dataset, const torch::Tensor& labels) {
+SvmTargets svm_targets(const data::Dataset& dataset, const torch::Tensor& labels, const torch::Tensor& rows) {
   SvmTargets t;
   t.num_classes = static_cast<int64_t>(dataset.classes().size());
   if (!dataset.multi_label()) {
@@ -426,6 +426,7 @@ SvmTargets svm_targets(const data::Dataset& dataset, const torch::Tensor& labels
   }
   auto sets = dataset.label_sets();
   t.multi = torch::from_blob(sets.data(), {static_cast<int64_t>(dataset.size()), t.num_classes}, torch::kChar).clone();
+  if (rows.defined()) t.multi = t.multi.index_select(0, rows);
   return t;
 }
 

@@ -1,5 +1,10 @@
 #include "protoclr/run/checkpoint.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "protoclr/core/error.h"
@@ -13,9 +18,10 @@ namespace {
 constexpr const char* kMagic = "protoclr-checkpoint";
 
 std::string meta_json(const CheckpointMeta& meta) {
-  return nlohmann::json{{"magic", kMagic}, {"format_version", meta.format_version},
-                        {"epoch", meta.epoch}, {"config", meta.config.to_json()}}
-      .dump();
+  nlohmann::json j{{"magic", kMagic}, {"format_version", meta.format_version},
+                   {"epoch", meta.epoch}, {"config", meta.config.to_json()}};
+  if (meta.step > 0) j["step"] = meta.step, j["epoch_progress"] = meta.epoch_progress;
+  return j.dump();
 }
 
 torch::serialize::InputArchive open_archive(const std::string& path) {
@@ -44,6 +50,8 @@ CheckpointMeta parse_meta(torch::serialize::InputArchive& archive, const std::st
   CheckpointMeta meta;
   meta.format_version = j.value("format_version", 1);
   meta.epoch = j.value("epoch", int64_t{0});
+  meta.step = j.value("step", int64_t{0});
+  if (j.contains("epoch_progress")) meta.epoch_progress = j.at("epoch_progress");
   meta.config = TrainConfig::from_json(j.at("config"));
   return meta;
 }
@@ -103,7 +111,44 @@ void save_checkpoint(const std::string& path, model::MoCo& model, torch::optim::
     }
     archive.write("estep", levels);
   }
-  write_file_atomic(path, [&](const fs::path& tmp) { archive.save_to(tmp.string()); });
+  if (!meta.sampler_permutations.empty()) {
+    torch::serialize::OutputArchive samplers;
+    samplers.write("count", c10::IValue(static_cast<int64_t>(meta.sampler_permutations.size())));
+    for (size_t m = 0; m < meta.sampler_permutations.size(); ++m)
+      samplers.write(std::to_string(m), meta.sampler_permutations[m].cpu());
+    archive.write("samplers", samplers);
+  }
+  write_file_atomic(path, [&](const fs::path& tmp) {
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    PROTOCLR_CHECK(fd >= 0, "cannot write checkpoint '", path, "': ", std::strerror(errno),
+                   " (is the run folder writable?)");
+    // LibTorch's zip writer cannot recover from a failed write (it throws again from its
+    // destructor, which ends the process), so every write reports success to it and the
+    // first failure is reported here once the archive is done.
+    int error = 0;
+    try {
+      archive.save_to([&](const void* data, size_t n) -> size_t {
+        const char* p = static_cast<const char*>(data);
+        for (size_t left = n; left > 0 && error == 0;) {
+          const ssize_t w = ::write(fd, p, left);
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) {
+            error = w < 0 ? errno : EIO;
+            break;
+          }
+          p += w;
+          left -= static_cast<size_t>(w);
+        }
+        return n;
+      });
+    } catch (const c10::Error& e) {
+      ::close(fd);
+      throw Error("cannot write checkpoint '" + path + "': " + std::string(e.what_without_backtrace()).substr(0, 160));
+    }
+    if (::close(fd) != 0 && error == 0) error = errno;
+    PROTOCLR_CHECK(error == 0, "cannot write checkpoint '", path, "': ", std::strerror(error),
+                   " (disk full? the previous checkpoint is unchanged)");
+  });
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
@@ -116,6 +161,18 @@ CheckpointMeta load_checkpoint(const std::string& path, model::MoCo& model, torc
   auto archive = open_archive(path);
   auto meta = parse_meta(archive, path);
   load_module(*model, archive, path);
+  if (meta.step > 0) {
+    torch::serialize::InputArchive samplers;
+    if (archive.try_read("samplers", samplers)) {
+      c10::IValue count;
+      samplers.read("count", count);
+      for (int64_t m = 0; m < count.toInt(); ++m) {
+        torch::Tensor perm;
+        samplers.read(std::to_string(m), perm);
+        meta.sampler_permutations.push_back(perm);
+      }
+    }
+  }
   if (optimizer) {
     torch::serialize::InputArchive opt;
     PROTOCLR_CHECK(archive.try_read("optimizer", opt), "checkpoint '", path, "' has no optimiser state");

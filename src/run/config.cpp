@@ -69,41 +69,50 @@ TrainConfig TrainConfig::from_preset(const std::string& preset) {
 }
 
 void TrainConfig::validate() const {
-  PROTOCLR_CHECK(epochs > 0, "--epochs must be positive (got ", epochs, ")");
-  PROTOCLR_CHECK(batch_size > 0, "--batch-size must be positive (got ", batch_size, ")");
-  PROTOCLR_CHECK(lr > 0, "--lr must be positive (got ", lr, ")");
-  PROTOCLR_CHECK(temperature > 0, "--temperature must be positive (got ", temperature, ")");
-  PROTOCLR_CHECK(image_size >= 8, "--image-size must be at least 8 (got ", image_size, ")");
-  PROTOCLR_CHECK(queue_size > 0, "--queue-size must be positive (got ", queue_size, ")");
-  PROTOCLR_CHECK(low_dim > 0, "--low-dim must be positive (got ", low_dim, ")");
-  PROTOCLR_CHECK(moco_m >= 0 && moco_m <= 1, "--moco-m must be in [0, 1] (got ", moco_m, ")");
-  PROTOCLR_CHECK(bn_splits >= 1, "--bn-splits must be >= 1 (got ", bn_splits, ")");
-  PROTOCLR_CHECK(query_bn_splits >= 1, "--query-bn-splits must be >= 1 (got ", query_bn_splits, ")");
-  // Split-BN normalises equal shares of the batch (model/split_batch_norm.h).
-  PROTOCLR_CHECK(batch_size % bn_splits == 0, "--batch-size ", batch_size, " must be a multiple of --bn-splits ",
-                 bn_splits, " (each BatchNorm group gets an equal share)");
-  PROTOCLR_CHECK(batch_size % query_bn_splits == 0, "--batch-size ", batch_size,
-                 " must be a multiple of --query-bn-splits ", query_bn_splits);
-  PROTOCLR_CHECK(warmup_epochs >= 0, "--warmup-epochs must be >= 0 (got ", warmup_epochs, ")");
-  PROTOCLR_CHECK(schedule == "cosine" || schedule == "step", "unknown --schedule '", schedule,
-                 "' (use cosine, or step milestones such as 120,160)");
-  PROTOCLR_CHECK(crop_scale_min > 0 && crop_scale_min <= 1, "--crop-scale must be in (0, 1] (got ",
-                 crop_scale_min, ")");
-  PROTOCLR_CHECK(augmentation == "mocov1" || augmentation == "mocov2", "unknown --aug '", augmentation,
-                 "' (use mocov1 or mocov2)");
-  PROTOCLR_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "unknown --device '", device,
-                 "' (use cpu or cuda[:N])");
-  if (prototypes) {
-    PROTOCLR_CHECK(!num_clusters.empty(), "--num-clusters is empty (give e.g. 25000,50000,100000)");
-    for (int64_t k : num_clusters) PROTOCLR_CHECK(k >= 2, "--num-clusters values must be >= 2 (got ", k, ")");
-    PROTOCLR_CHECK(neg_prototypes >= 1, "--neg-prototypes must be >= 1 (got ", neg_prototypes, ")");
-    PROTOCLR_CHECK(kmeans_iterations >= 1, "--kmeans-iterations must be >= 1 (got ", kmeans_iterations, ")");
-    PROTOCLR_CHECK(kmeans_redo >= 1, "--kmeans-redo must be >= 1 (got ", kmeans_redo, ")");
-    cluster::parse_kmeans_backend(kmeans_backend);  // names --kmeans-backend if unknown
+  const auto check = [this] {
+    PROTOCLR_CHECK(epochs > 0, "--epochs must be positive (got ", epochs, ")");
+    PROTOCLR_CHECK(batch_size > 0, "--batch-size must be positive (got ", batch_size, ")");
+    PROTOCLR_CHECK(lr > 0, "--lr must be positive (got ", lr, ")");
+    PROTOCLR_CHECK(temperature > 0, "--temperature must be positive (got ", temperature, ")");
+    PROTOCLR_CHECK(image_size >= 8, "--image-size must be at least 8 (got ", image_size, ")");
+    PROTOCLR_CHECK(queue_size > 0, "--queue-size must be positive (got ", queue_size, ")");
+    PROTOCLR_CHECK(low_dim > 0, "--low-dim must be positive (got ", low_dim, ")");
+    PROTOCLR_CHECK(moco_m >= 0 && moco_m <= 1, "--moco-m must be in [0, 1] (got ", moco_m, ")");
+    PROTOCLR_CHECK(bn_splits >= 1, "--bn-splits must be >= 1 (got ", bn_splits, ")");
+    PROTOCLR_CHECK(query_bn_splits >= 1, "--query-bn-splits must be >= 1 (got ", query_bn_splits, ")");
+    // Split-BN normalises equal shares of the batch (model/split_batch_norm.h).
+    PROTOCLR_CHECK(batch_size % bn_splits == 0, "--batch-size ", batch_size, " must be a multiple of --bn-splits ",
+                   bn_splits, " (each BatchNorm group gets an equal share)");
+    PROTOCLR_CHECK(batch_size % query_bn_splits == 0, "--batch-size ", batch_size,
+                   " must be a multiple of --query-bn-splits ", query_bn_splits);
+    PROTOCLR_CHECK(warmup_epochs >= 0, "--warmup-epochs must be >= 0 (got ", warmup_epochs, ")");
+    PROTOCLR_CHECK(schedule == "cosine" || schedule == "step", "unknown --schedule '", schedule,
+                   "' (use cosine, or step milestones such as 120,160)");
+    PROTOCLR_CHECK(crop_scale_min > 0 && crop_scale_min <= 1, "--crop-scale must be in (0, 1] (got ",
+                   crop_scale_min, ")");
+    PROTOCLR_CHECK(augmentation == "mocov1" || augmentation == "mocov2", "unknown --aug '", augmentation,
+                   "' (use mocov1 or mocov2)");
+    PROTOCLR_CHECK(device == "cpu" || device.rfind("cuda", 0) == 0, "unknown --device '", device,
+                   "' (use cpu or cuda[:N])");
+    if (prototypes) {
+      PROTOCLR_CHECK(!num_clusters.empty(), "--num-clusters is empty (give e.g. 25000,50000,100000)");
+      for (int64_t k : num_clusters) PROTOCLR_CHECK(k >= 2, "--num-clusters values must be >= 2 (got ", k, ")");
+      PROTOCLR_CHECK(neg_prototypes >= 1, "--neg-prototypes must be >= 1 (got ", neg_prototypes, ")");
+      PROTOCLR_CHECK(kmeans_iterations >= 1, "--kmeans-iterations must be >= 1 (got ", kmeans_iterations, ")");
+      PROTOCLR_CHECK(kmeans_redo >= 1, "--kmeans-redo must be >= 1 (got ", kmeans_redo, ")");
+      cluster::parse_kmeans_backend(kmeans_backend);  // names --kmeans-backend if unknown
+    }
+    PROTOCLR_CHECK(save_every >= 0 && knn_every >= 0, "--save-every and --knn-every must be >= 0");
+    PROTOCLR_CHECK(knn_k >= 1, "--knn-k must be >= 1 (got ", knn_k, ")");
+    PROTOCLR_CHECK(max_steps >= 0, "--max-steps must be >= 0 (got ", max_steps, ")");
+  };
+  try {
+    check();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(e.what());  // every check here is about a flag's value
   }
-  PROTOCLR_CHECK(save_every >= 0 && knn_every >= 0, "--save-every and --knn-every must be >= 0");
-  PROTOCLR_CHECK(knn_k >= 1, "--knn-k must be >= 1 (got ", knn_k, ")");
-  PROTOCLR_CHECK(max_steps >= 0, "--max-steps must be >= 0 (got ", max_steps, ")");
 }
 
 // One field list for both directions; missing keys keep their defaults (older checkpoints).

@@ -17,6 +17,28 @@ const features::DatasetFeatures& Trainer::key_features() {
   return *state_.key_features;
 }
 
+void Trainer::exclude_unclustered_rows() {
+  if (!state_.estep || state_.estep->levels.empty()) return;
+  // An image the E-step could not read has no prototype (assignment -1): the M-step's
+  // loader replaces it by the next readable image, as it replaces a failed decode.
+  const auto unclustered = state_.estep->levels[0].assignments.lt(0).to(torch::kCPU).to(torch::kByte).contiguous();
+  const uint8_t* flags = unclustered.data_ptr<uint8_t>();
+  state_.feed->set_excluded(std::vector<uint8_t>(flags, flags + unclustered.numel()));
+}
+
+EStepOutput Trainer::levels_of_last_e_step() const {
+  EStepOutput out;
+  for (const auto& level : state_.estep->levels) {
+    // Assignments on the host (the negative sampler reads them); prototypes on the device.
+    out.levels.push_back({level.assignments.to(torch::kCPU),
+                          loss::scale_prototypes(level.prototypes, level.phi).to(state_.device),
+                          cluster::NegativePrototypeSampler(level.k)});
+    out.cluster_sizes.push_back({{"k", level.k}, {"largest", level.counts.max().item<int64_t>()},
+                                 {"smallest", level.counts.min().item<int64_t>()}});
+  }
+  return out;
+}
+
 EStepOutput Trainer::e_step(int64_t epoch) {
   EStepOutput out;
   if (!state_.config.prototypes || epoch < state_.config.warmup_epochs) return out;
@@ -32,13 +54,11 @@ EStepOutput Trainer::e_step(int64_t epoch) {
     }
   }
   state_.estep = state_.collectives->cluster_features(feats.features, options);
-  for (const auto& level : state_.estep->levels) {
-    // Assignments on the host (the negative sampler reads them); prototypes on the device.
-    out.levels.push_back({level.assignments.to(torch::kCPU), loss::scale_prototypes(level.prototypes, level.phi).to(state_.device),
-                          cluster::NegativePrototypeSampler(level.k)});
-    out.cluster_sizes.push_back({{"k", level.k}, {"largest", level.counts.max().item<int64_t>()},
-                                 {"smallest", level.counts.min().item<int64_t>()}});
-  }
+  if (feats.unreadable() > 0) cluster::assign_dataset_rows(*state_.estep, feats.rows, feats.dataset_size);
+  exclude_unclustered_rows();
+  EStepOutput levels = levels_of_last_e_step();
+  out.levels = std::move(levels.levels);
+  out.cluster_sizes = std::move(levels.cluster_sizes);
   out.seconds = timer.seconds();
   out.kmeans_seconds = state_.estep->seconds;
   log::info("E-step ", format_duration(out.seconds), ": ", out.cluster_sizes.dump());

@@ -62,6 +62,28 @@ nlohmann::json Trainer::finish_epoch(int64_t epoch, const EStepOutput& estep, co
   return record;
 }
 
+void Trainer::save_mid_epoch_checkpoint(int64_t epoch, const std::vector<PrototypeLevel>& levels,
+                                        const EpochProgress& progress) {
+  TORCH_INTERNAL_ASSERT(epoch == state_.epochs_done);
+  if (progress.steps == 0) {  // nothing done in this epoch yet: the epoch checkpoint says it all
+    save_checkpoint();
+    return;
+  }
+  run::CheckpointMeta meta;
+  meta.config = state_.config;
+  meta.epoch = state_.epochs_done;
+  meta.step = progress.steps;
+  meta.epoch_progress = {{"monitors", progress.to_json()}, {"estep", state_.epoch_estep}};
+  for (const auto& level : levels) {
+    const auto& perm = level.sampler.permutation();
+    meta.sampler_permutations.push_back(torch::tensor(perm, torch::kLong));
+  }
+  run::save_checkpoint(run::checkpoint_path(state_.config.out), state_.moco, state_.optimizer.get(), meta,
+                       state_.estep ? &*state_.estep : nullptr);
+  log::info("saved a checkpoint at epoch ", epoch + 1, " step ", progress.steps, " to ",
+            run::checkpoint_path(state_.config.out));
+}
+
 void Trainer::save_checkpoint() {
   run::CheckpointMeta meta;
   meta.config = state_.config;

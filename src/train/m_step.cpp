@@ -19,18 +19,19 @@ namespace {
 /// progress line prints and at the end of the epoch, and then checks that every loss is finite.
 class EpochMonitor {
  public:
-  EpochMonitor(int64_t steps, const torch::Device& device)
-      : rows_(torch::full({std::max<int64_t>(steps, 1), kColumns}, std::nan(""),
+  /// `start`: the sums of the steps an interrupted epoch already did.
+  EpochMonitor(int64_t steps, const torch::Device& device, const EpochProgress& start)
+      : rows_(torch::full({std::max<int64_t>(steps - start.steps, 1), kColumns}, std::nan(""),
                           torch::TensorOptions().dtype(torch::kDouble).device(device))),
-        missing_(torch::full({}, std::nan(""), rows_.options())) {}
-
+        missing_(torch::full({}, std::nan(""), rows_.options())),
+        start_(start.steps),
+        sums_(start) {}
   void add(const StepOutput& step) {
     TORCH_INTERNAL_ASSERT(written_ < rows_.size(0));
     rows_.select(0, written_++).copy_(torch::stack(
         {step.loss.to(torch::kDouble), step.acc_inst, step.acc_proto.defined() ? step.acc_proto : missing_,
          step.key_cosine.defined() ? step.key_cosine : missing_}));
   }
-
   /// Reads the rows written since the last read (one device-to-host copy). Throws naming the
   /// first step whose loss is not finite.
   void read(int64_t epoch) {
@@ -39,56 +40,92 @@ class EpochMonitor {
     const double* row = fresh.data_ptr<double>();
     for (int64_t i = 0; i < fresh.size(0); ++i, row += kColumns) {
       PROTOCLR_CHECK(std::isfinite(row[0]), "the loss became ", row[0], " at epoch ", epoch + 1, " step ",
-                     read_ + i + 1, " (lower --lr or check the data)");
-      loss_ += row[0];
-      acc_inst_ += row[1];
-      if (!std::isnan(row[2])) acc_proto_ += row[2], ++proto_steps_;
-      if (!std::isnan(row[3])) key_cosine_ += row[3], ++key_cosine_steps_;
+                     start_ + read_ + i + 1, " (lower --lr or check the data; the last checkpoint is unchanged)");
+      sums_.loss += row[0];
+      sums_.acc_inst += row[1];
+      if (!std::isnan(row[2])) sums_.acc_proto += row[2], ++sums_.proto_steps;
+      if (!std::isnan(row[3])) sums_.key_cosine += row[3], ++sums_.key_cosine_steps;
       std::copy(row, row + kColumns, last_.begin());
     }
     read_ = written_;
+    sums_.steps = start_ + read_;
   }
-
-  int64_t steps() const { return written_; }
+  /// Steps of the epoch done, counting those before a resume.
+  int64_t steps() const { return start_ + written_; }
   /// The values of the last step read.
   double last_loss() const { return last_[0]; }
   double last_acc_inst() const { return last_[1]; }
   double last_acc_proto() const { return last_[2]; }
-
-  /// Means over the steps read (call read() first).
-  void fill(EpochStats& stats) const {
-    const double steps = static_cast<double>(std::max<int64_t>(1, read_));
-    stats.loss = loss_ / steps;
-    stats.acc_inst = acc_inst_ / steps;
-    if (proto_steps_ > 0) stats.acc_proto = acc_proto_ / static_cast<double>(proto_steps_);
-    if (key_cosine_steps_ > 0) stats.key_cosine = key_cosine_ / static_cast<double>(key_cosine_steps_);
-  }
+  /// The sums over the steps read (call read() first).
+  const EpochProgress& sums() const { return sums_; }
 
  private:
   static constexpr int64_t kColumns = 4;  ///< loss, acc_inst, acc_proto, key_cosine (NaN: none)
   torch::Tensor rows_, missing_;
+  int64_t start_ = 0;  ///< steps done before this monitor (a resumed epoch)
   int64_t written_ = 0, read_ = 0;
-  double loss_ = 0, acc_inst_ = 0, acc_proto_ = 0, key_cosine_ = 0;
-  int64_t proto_steps_ = 0, key_cosine_steps_ = 0;
+  EpochProgress sums_;
   std::array<double, kColumns> last_{};
 };
 
+/// Means of the sums into the epoch's figures.
+void fill_means(const EpochProgress& p, EpochStats& stats) {
+  const double steps = static_cast<double>(std::max<int64_t>(1, p.steps));
+  stats.loss = p.loss / steps;
+  stats.acc_inst = p.acc_inst / steps;
+  if (p.proto_steps > 0) stats.acc_proto = p.acc_proto / static_cast<double>(p.proto_steps);
+  if (p.key_cosine_steps > 0) stats.key_cosine = p.key_cosine / static_cast<double>(p.key_cosine_steps);
+}
+
 }  // namespace
 
-EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& levels) {
+nlohmann::json EpochProgress::to_json() const {
+  // Doubles print with round-trip precision: a resumed epoch's means are bit-identical.
+  return {{"steps", steps}, {"images", images}, {"seconds", seconds}, {"loss", loss}, {"acc_inst", acc_inst},
+          {"acc_proto", acc_proto}, {"key_cosine", key_cosine}, {"proto_steps", proto_steps},
+          {"key_cosine_steps", key_cosine_steps}};
+}
+
+EpochProgress EpochProgress::from_json(const nlohmann::json& j) {
+  EpochProgress p;
+  p.steps = j.at("steps").get<int64_t>();
+  p.images = j.at("images").get<int64_t>();
+  p.seconds = j.at("seconds").get<double>();
+  p.loss = j.at("loss").get<double>();
+  p.acc_inst = j.at("acc_inst").get<double>();
+  p.acc_proto = j.at("acc_proto").get<double>();
+  p.key_cosine = j.at("key_cosine").get<double>();
+  p.proto_steps = j.at("proto_steps").get<int64_t>();
+  p.key_cosine_steps = j.at("key_cosine_steps").get<int64_t>();
+  return p;
+}
+
+EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& levels, const EpochProgress& start) {
   const auto& c = state_.config;
   EpochStats stats;
   stats.lr = learning_rate(c.schedule, c.lr, epoch, c.epochs, c.milestones);
   for (auto& group : state_.optimizer->param_groups())
     static_cast<torch::optim::SGDOptions&>(group.options()).lr(stats.lr);
   state_.moco->train();
-  state_.feed->start_epoch(epoch);
   const int64_t steps_per_epoch = state_.feed->steps_per_epoch();
-  EpochMonitor monitor(steps_per_epoch, state_.device);
-  Throughput meter(steps_per_epoch * c.batch_size), settled, last_print;
+  PROTOCLR_CHECK(start.steps <= steps_per_epoch, "the checkpoint stopped at step ", start.steps, " of an epoch of ",
+                 steps_per_epoch, " steps (was it written with another --batch-size, --max-steps or data?)");
+  state_.feed->start_epoch(epoch, start.steps);
+  EpochMonitor monitor(steps_per_epoch, state_.device, start);
+  Throughput meter((steps_per_epoch - start.steps) * c.batch_size), settled, last_print;
+  // The sums so far with this session's images and time: what a mid-epoch checkpoint saves.
+  const auto progress = [&] {
+    monitor.read(epoch);
+    EpochProgress p = monitor.sums();
+    p.images = start.images + meter.done();
+    p.seconds = start.seconds + meter.seconds();
+    return p;
+  };
   while (monitor.steps() < steps_per_epoch) {
     if (hooks_.stop_requested && hooks_.stop_requested()) {
       stats.stopped = true;
+      // After the last finished step: --resume continues with the next one.
+      save_mid_epoch_checkpoint(epoch, levels, progress());
       break;
     }
     const auto batch = state_.feed->next();
@@ -97,8 +134,9 @@ EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& leve
     const StepOutput step = train_step(*batch, levels, rng);
     monitor.add(step);
     meter.add(step.images);
-    if (monitor.steps() == kSettleSteps) settled.reset(0);
-    else if (monitor.steps() > kSettleSteps) settled.add(step.images);
+    const int64_t session_steps = monitor.steps() - start.steps;
+    if (session_steps == kSettleSteps) settled.reset(0);
+    else if (session_steps > kSettleSteps) settled.add(step.images);
     // On a GPU the monitors are read about once a second, the step's only wait for the
     // device; on the CPU reading is free, so a non-finite loss stops the run at its step.
     if (!state_.device.is_cuda()) monitor.read(epoch);
@@ -111,14 +149,19 @@ EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& leve
           monitor.last_loss(), "  acc@inst ", monitor.last_acc_inst(),
           levels.empty() ? std::string() : detail::concat("  acc@proto ", monitor.last_acc_proto())));
     }
+    // (At the epoch's last step a request waits for the next epoch's first step.)
+    if (monitor.steps() < steps_per_epoch && hooks_.checkpoint_requested && hooks_.checkpoint_requested()) {
+      log::progress_done();
+      save_mid_epoch_checkpoint(epoch, levels, progress());
+    }
   }
-  monitor.read(epoch);
   log::progress_done();
-  stats.seconds = meter.seconds();
-  stats.steps = monitor.steps();
-  stats.images = meter.done();
-  monitor.fill(stats);
-  if (stats.steps > kSettleSteps) stats.settled_img_per_s = settled.per_second();
+  stats.progress = progress();
+  stats.seconds = stats.progress.seconds;
+  stats.steps = stats.progress.steps;
+  stats.images = stats.progress.images;
+  fill_means(stats.progress, stats);
+  if (monitor.steps() - start.steps > kSettleSteps) stats.settled_img_per_s = settled.per_second();
   return stats;
 }
 

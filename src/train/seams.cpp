@@ -36,9 +36,9 @@ BatchFeed::BatchFeed(std::unique_ptr<data::Loader> loader, torch::Device device,
 
 BatchFeed::~BatchFeed() = default;
 
-void BatchFeed::start_epoch(int64_t epoch) {
+void BatchFeed::start_epoch(int64_t epoch, int64_t first_step) {
   ahead_->reset();  // a batch of the previous epoch still in flight is dropped
-  loader_->start_epoch(epoch);
+  loader_->start_epoch(epoch, first_step);
 }
 
 int64_t BatchFeed::steps_per_epoch() const {

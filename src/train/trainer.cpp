@@ -1,6 +1,10 @@
 // Phase 1 (set up the run) and the loop that chains the phases.
 #include "protoclr/train/trainer.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "protoclr/cluster/e_step.h"
@@ -12,6 +16,7 @@
 #include "protoclr/run/checkpoint.h"
 #include "protoclr/run/environment.h"
 #include "protoclr/run/metrics.h"
+#include "protoclr/run/preemption.h"
 
 namespace protoclr::train {
 namespace fs = std::filesystem;
@@ -41,6 +46,28 @@ features::ExtractOptions key_feature_options(const run::TrainConfig& config, tor
   return o;
 }
 
+namespace {
+
+/// Fails with one line, without creating anything, if `out` cannot become a run folder: a
+/// file of that name, or a nearest existing parent that is not a writable folder.
+void check_run_folder(const std::string& out) {
+  const fs::path path = fs::absolute(out);
+  if (fs::exists(path)) {
+    PROTOCLR_CHECK(fs::is_directory(path), "the run folder '", out, "' is a file (choose another --out)");
+    PROTOCLR_CHECK(::access(path.c_str(), W_OK) == 0, "the run folder '", out, "' is not writable: ",
+                   std::strerror(errno), " (choose another --out)");
+    return;
+  }
+  fs::path parent = path.parent_path();
+  while (!parent.empty() && parent != parent.root_path() && !fs::exists(parent)) parent = parent.parent_path();
+  PROTOCLR_CHECK(fs::is_directory(parent), "cannot create the run folder '", out, "': '", parent.string(),
+                 "' is not a folder (choose another --out)");
+  PROTOCLR_CHECK(::access(parent.c_str(), W_OK) == 0, "cannot create the run folder '", out, "' in '",
+                 parent.string(), "': ", std::strerror(errno), " (choose another --out)");
+}
+
+}  // namespace
+
 Trainer::Trainer(run::TrainConfig config, const std::string& resume, TrainerHooks hooks)
     : hooks_(std::move(hooks)) {
   config.validate();
@@ -50,7 +77,8 @@ Trainer::Trainer(run::TrainConfig config, const std::string& resume, TrainerHook
                  " asked for, but this LibTorch has no CUDA device (use --device cpu)");
   state_.collectives = hooks_.collectives ? hooks_.collectives : std::make_shared<Collectives>();
   torch::manual_seed(state_.config.seed);
-  open_data();  // first: a bad path or a K larger than N fails before any model is built
+  check_run_folder(state_.config.out);  // before any data is read; made once the run can start
+  open_data();  // a bad path or a K larger than N fails before any model is built
   build_model();
   restore(resume);
   start_run_folder();
@@ -88,8 +116,12 @@ void Trainer::build_model() {
 void Trainer::restore(const std::string& resume) {
   if (!resume.empty()) {
     const auto path = run::resolve_checkpoint(resume);
-    state_.epochs_done = run::load_checkpoint(path, state_.moco, state_.optimizer.get(), &state_.estep).epoch;
-    log::info("resumed from ", path, " after epoch ", state_.epochs_done);
+    state_.resume_point = run::load_checkpoint(path, state_.moco, state_.optimizer.get(), &state_.estep);
+    state_.epochs_done = state_.resume_point.epoch;
+    if (state_.resume_point.step > 0)
+      log::info("resumed from ", path, " in epoch ", state_.epochs_done + 1, " after step ", state_.resume_point.step);
+    else
+      log::info("resumed from ", path, " after epoch ", state_.epochs_done);
   } else if (!state_.config.init.empty()) {
     // Weights (both encoders and the queue) only: a new run, epoch 0, fresh optimiser.
     const auto path = run::resolve_checkpoint(state_.config.init);
@@ -100,7 +132,9 @@ void Trainer::restore(const std::string& resume) {
 
 void Trainer::start_run_folder() {
   const auto& c = state_.config;
-  fs::create_directories(c.out);
+  std::error_code ec;
+  fs::create_directories(c.out, ec);
+  PROTOCLR_CHECK(!ec, "cannot create the run folder '", c.out, "': ", ec.message(), " (choose another --out)");
   run::truncate_metrics(c.out, state_.epochs_done);
   state_.metrics = JsonLinesWriter(run::metrics_path(c.out), /*truncate=*/state_.epochs_done == 0);
   write_file_atomic(fs::path(c.out) / "config.json", c.to_json().dump(2) + "\n");
@@ -132,20 +166,58 @@ TrainResult Trainer::run() {
   result.run_dir = state_.config.out;
   result.epochs_done = state_.epochs_done;
   for (int64_t epoch = state_.epochs_done; epoch < state_.config.epochs; ++epoch) {
-    EStepOutput estep = e_step(epoch);
-    const EpochStats stats = train_epoch(epoch, estep.levels);
+    EpochProgress start;
+    EStepOutput estep;
+    if (epoch == state_.epochs_done && state_.resume_point.step > 0) {
+      estep = resume_mid_epoch(start);  // the interrupted epoch's own E-step and sums
+    } else {
+      if (hooks_.stop_requested && hooks_.stop_requested()) {  // between epochs (e.g. in the kNN monitor)
+        result.stopped = true;
+        save_checkpoint();
+        break;
+      }
+      estep = e_step(epoch);
+    }
+    state_.epoch_estep = {{"seconds", estep.seconds}, {"feature_seconds", estep.feature_seconds},
+                          {"kmeans_seconds", estep.kmeans_seconds}, {"clusters", estep.cluster_sizes}};
+    const EpochStats stats = train_epoch(epoch, estep.levels, start);
     if (stats.stopped) {
       result.stopped = true;
-      log::warn("stopped during epoch ", epoch + 1, " after ", stats.steps, " steps; `protoclr train --resume ",
-                state_.config.out, "` continues after the last saved epoch");
+      result.stopped_at_step = stats.steps;
       break;
     }
     result.last_metrics = finish_epoch(epoch, estep, stats);
     result.epochs_done = state_.epochs_done;
   }
-  if (const int64_t failed = state_.feed->loader().failed_images(); failed > 0)
-    log::warn(failed, " images failed to decode and were replaced (run `protoclr data inspect`)");
   return result;
+}
+
+EStepOutput Trainer::resume_mid_epoch(EpochProgress& start) {
+  const auto& point = state_.resume_point;
+  EStepOutput estep;
+  const bool has_levels = state_.config.prototypes && state_.epochs_done >= state_.config.warmup_epochs;
+  if (has_levels) {
+    PROTOCLR_CHECK(state_.estep && state_.estep->levels.size() == point.sampler_permutations.size(),
+                   "the mid-epoch checkpoint of epoch ", state_.epochs_done + 1, " lacks its E-step (a damaged file?)");
+    estep = levels_of_last_e_step();
+    for (size_t m = 0; m < estep.levels.size(); ++m) {
+      const auto perm = point.sampler_permutations[m].to(torch::kLong).contiguous();
+      estep.levels[m].sampler.set_permutation(
+          std::vector<int64_t>(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + perm.numel()));
+    }
+    exclude_unclustered_rows();
+  }
+  const auto& saved = point.epoch_progress;
+  start = EpochProgress::from_json(saved.at("monitors"));
+  const auto& e = saved.at("estep");
+  if (e.is_object()) {
+    estep.seconds = e.value("seconds", 0.0);
+    estep.feature_seconds = e.value("feature_seconds", 0.0);
+    estep.kmeans_seconds = e.value("kmeans_seconds", 0.0);
+    if (e.contains("clusters")) estep.cluster_sizes = e.at("clusters");
+  }
+  state_.resume_point = run::CheckpointMeta{};  // only the first epoch continues
+  return estep;
 }
 
 TrainResult train(const run::TrainConfig& config, const std::string& resume) { return Trainer(config, resume).run(); }
@@ -153,7 +225,13 @@ TrainResult train(const run::TrainConfig& config, const std::string& resume) { r
 TrainResult train(const run::RunRequest& request) {
   const run::TrainConfig config = run::resolve_config(request);
   run::set_threads(config.threads);
-  return train(config, request.resume);
+  run::PreemptionSignals signals;
+  TrainerHooks hooks;
+  hooks.stop_requested = [] { return run::PreemptionSignals::stop_requested(); };
+  hooks.checkpoint_requested = [] { return run::PreemptionSignals::take_checkpoint_request(); };
+  TrainResult result = Trainer(config, request.resume, hooks).run();
+  result.stop_signal = run::PreemptionSignals::stop_signal();
+  return result;
 }
 
 }  // namespace protoclr::train

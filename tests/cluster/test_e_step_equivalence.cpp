@@ -59,3 +59,15 @@ TEST(EStepEquivalence, SameClustersPrototypesAndPhiAsPublished) {
 
 }  // namespace
 }  // namespace protoclr::cluster
+
+// Catches: assignments of clustered rows moved to the wrong dataset rows, or an unreadable
+// image given a prototype (it had no feature).
+TEST(EStep, AssignmentsOfFeatureRowsMoveToTheirDatasetRows) {
+  protoclr::cluster::EStepResult r;
+  protoclr::cluster::ClusterLevel level;
+  level.k = 2;
+  level.assignments = torch::tensor({1, 0, 1}, torch::kLong);
+  r.levels = {level, level};
+  protoclr::cluster::assign_dataset_rows(r, torch::tensor({0, 2, 3}, torch::kLong), 5);
+  for (const auto& l : r.levels) EXPECT_TRUE(torch::equal(l.assignments, torch::tensor({1, -1, 0, 1, -1}, torch::kLong)));
+}

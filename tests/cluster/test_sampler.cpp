@@ -81,3 +81,19 @@ TEST(NegativePrototypeSampler, RoughlyUniformCoverage) {
     EXPECT_LT(hits[id], 4400) << id;
   }
 }
+
+// Catches: a saved sampler state that does not reproduce the later draws (a resumed epoch
+// would draw other negatives), or a corrupt state accepted.
+TEST(NegativePrototypeSampler, ARestoredPermutationDrawsTheSameNegatives) {
+  pc::NegativePrototypeSampler a(50), b(50);
+  protoclr::Rng rng(7);
+  const std::vector<int64_t> pos = {3, 9, 9, 12};
+  for (int i = 0; i < 5; ++i) a.sample(pos.data(), pos.size(), 10, rng);
+  b.set_permutation(a.permutation());
+  protoclr::Rng ra(11), rb(11);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.sample(pos.data(), pos.size(), 10, ra), b.sample(pos.data(), pos.size(), 10, rb));
+  auto bad = a.permutation();
+  bad[0] = bad[1];
+  EXPECT_THROW(b.set_permutation(bad), protoclr::Error);
+  EXPECT_THROW(b.set_permutation(std::vector<int64_t>(49, 0)), protoclr::Error);
+}

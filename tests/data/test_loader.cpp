@@ -6,6 +6,7 @@
 
 #include "protoclr/core/error.h"
 #include "protoclr/data/loader.h"
+#include "protoclr/data/unreadable.h"
 #include "support/memory_dataset.h"
 
 using protoclr::data::Augmentation;
@@ -110,15 +111,20 @@ class FlakyDataset : public protoclr::test_support::MemoryDataset {
     return MemoryDataset::load(i, plan);
   }
 };
-}  // namespace
 
-TEST(Loader, CorruptImageIsReplacedAndCounted) {
-  auto ds = std::make_shared<FlakyDataset>();
+/// Batches of 4 in dataset order over FlakyDataset's 12 images.
+LoaderOptions in_order_options() {
   LoaderOptions o;
   o.batch_size = 4;
   o.workers = 2;
   o.shuffle = false;
-  Loader loader(ds, Augmentation(AugmentOptions::eval(8)), o);
+  return o;
+}
+}  // namespace
+
+TEST(Loader, CorruptImageIsReplacedAndCounted) {
+  auto ds = std::make_shared<FlakyDataset>();
+  Loader loader(ds, Augmentation(AugmentOptions::eval(8)), in_order_options());
   loader.start_epoch(0);
   int batches = 0;
   while (auto b = loader.next()) {
@@ -127,4 +133,74 @@ TEST(Loader, CorruptImageIsReplacedAndCounted) {
   }
   EXPECT_EQ(batches, 3);
   EXPECT_EQ(loader.failed_images(), 1);
+}
+
+// Catches: a failed image that takes another image's row (its feature would be a copy), or a
+// row left as zeros without saying so, in the evaluation loader.
+TEST(Loader, WithoutReplacementAFailedImageKeepsItsRowMarkedInvalid) {
+  protoclr::data::clear_unreadable();
+  auto ds = std::make_shared<FlakyDataset>();
+  LoaderOptions o = in_order_options();
+  o.drop_last = false;
+  o.replace_failed = false;
+  Loader loader(ds, Augmentation(AugmentOptions::eval(8)), o);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    loader.start_epoch(epoch);
+    int64_t row = 0;
+    while (auto b = loader.next()) {
+      for (int64_t i = 0; i < b->index.numel(); ++i, ++row) {
+        EXPECT_EQ(b->index[i].item<int64_t>(), row);
+        EXPECT_EQ(b->valid[i].item<bool>(), row != 3);
+        if (row == 3) {
+          EXPECT_EQ(b->views[0][i].abs().sum().item<float>(), 0.0f);
+        }
+      }
+    }
+    EXPECT_EQ(row, 12);
+  }
+  EXPECT_EQ(loader.failed_images(), 2);  // once per epoch
+  // Named once however often it is met.
+  EXPECT_EQ(protoclr::data::unreadable_images(), std::vector<std::string>{"memory#3"});
+}
+
+// Catches: an excluded row that is decoded anyway or still delivered, or a replacement that
+// lands on another excluded row.
+TEST(Loader, ExcludedRowsAreReplacedByTheNextReadableRowWithoutADecode) {
+  auto ds = std::make_shared<FlakyDataset>();
+  Loader loader(ds, Augmentation(AugmentOptions::eval(8)), in_order_options());
+  std::vector<uint8_t> excluded(12, 0);
+  excluded[3] = excluded[4] = 1;  // 3 also fails to decode: excluded, it is never tried
+  loader.set_excluded(excluded);
+  loader.start_epoch(0);
+  std::vector<int64_t> seen;
+  while (auto b = loader.next())
+    for (int64_t i = 0; i < b->index.numel(); ++i) seen.push_back(b->index[i].item<int64_t>());
+  EXPECT_EQ(seen, (std::vector<int64_t>{0, 1, 2, 5, 5, 5, 6, 7, 8, 9, 10, 11}));
+  EXPECT_EQ(loader.failed_images(), 0);
+  EXPECT_THROW(loader.set_excluded(std::vector<uint8_t>(5, 0)), protoclr::Error);
+  EXPECT_THROW(loader.set_excluded(std::vector<uint8_t>(12, 1)), protoclr::Error);
+}
+
+// Catches: a resumed epoch that starts from its first batch, or with other images.
+TEST(Loader, StartingAnEpochAtABatchGivesTheRestOfThatEpoch) {
+  auto ds = std::make_shared<protoclr::test_support::MemoryDataset>(20, 8, 2);
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.workers = 2;
+  o.seed = 3;
+  Loader loader(ds, Augmentation(AugmentOptions::from_name("mocov2", 8)), o);
+  loader.start_epoch(1);
+  std::vector<Batch> full;
+  while (auto b = loader.next()) full.push_back(std::move(*b));
+  ASSERT_EQ(full.size(), 5u);
+  loader.start_epoch(1, 2);
+  size_t k = 2;
+  while (auto b = loader.next()) {
+    ASSERT_LT(k, full.size());
+    EXPECT_TRUE(torch::equal(b->index, full[k].index));
+    EXPECT_TRUE(torch::equal(b->views[1], full[k].views[1]));
+    ++k;
+  }
+  EXPECT_EQ(k, 5u);
+  EXPECT_THROW(loader.start_epoch(1, 6), protoclr::Error);
 }

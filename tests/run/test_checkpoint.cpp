@@ -1,6 +1,10 @@
 // Checkpoints (weights, queue, optimiser, E-step, configuration) and metrics.jsonl.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
+
 #include <filesystem>
 #include <fstream>
 
@@ -82,6 +86,91 @@ TEST(Checkpoint, RoundTripGivesIdenticalTensors) {
   // Not a checkpoint at all.
   std::ofstream(tmp.path() / "junk.pt") << "not a zip";
   EXPECT_THROW(run::read_checkpoint_meta((tmp.path() / "junk.pt").string()), Error);
+}
+
+namespace {
+
+/// A small MoCo, with one saved checkpoint, for the fault tests.
+struct SavedRun {
+  model::EncoderOptions encoder{"resnet18", true, 8, true};
+  model::MoCo moco{model::MoCoOptions(encoder).queue_size(12)};
+};
+
+/// Lowers the largest file this process may write (RLIMIT_FSIZE, which binds root too) for
+/// its lifetime; writes past it fail with EFBIG instead of raising SIGXFSZ.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    previous_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limited = saved_;
+    limited.rlim_cur = bytes;
+    setrlimit(RLIMIT_FSIZE, &limited);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, previous_);
+  }
+
+ private:
+  rlimit saved_{};
+  void (*previous_)(int) = nullptr;
+};
+
+}  // namespace
+
+// Catches: a checkpoint write that fails half-way and leaves a truncated checkpoint.pt (or a
+// temporary file) behind, or fails with a crash or a multi-line torch trace instead of one line.
+TEST(Checkpoint, AWriteThatRunsOutOfSpaceLeavesThePreviousCheckpointLoadable) {
+  test_support::TempDir tmp;
+  torch::manual_seed(5);
+  SavedRun run_a;
+  run::CheckpointMeta meta;
+  meta.epoch = 3;
+  const auto path = (tmp.path() / "checkpoint.pt").string();
+  run::save_checkpoint(path, run_a.moco, nullptr, meta, nullptr);
+  const auto size = fs::file_size(path);
+
+  meta.epoch = 4;
+  std::string message;
+  {
+    FileSizeLimit limit(size / 2);  // the disk "fills" half-way through the next checkpoint
+    try {
+      run::save_checkpoint(path, run_a.moco, nullptr, meta, nullptr);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+  }
+  EXPECT_NE(message.find("cannot write"), std::string::npos) << message;
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  EXPECT_EQ(fs::file_size(path), size);
+  SavedRun run_b;
+  EXPECT_EQ(run::load_checkpoint(path, run_b.moco, nullptr, nullptr).epoch, 3);
+  for (const auto& entry : fs::directory_iterator(tmp.path()))
+    EXPECT_EQ(entry.path().filename(), "checkpoint.pt") << "left behind: " << entry.path();
+}
+
+// Catches: a mid-epoch checkpoint whose step, progress or sampler states do not come back.
+TEST(Checkpoint, MidEpochStateRoundTrips) {
+  test_support::TempDir tmp;
+  SavedRun saved;
+  run::CheckpointMeta meta;
+  meta.epoch = 2;
+  meta.step = 5;
+  meta.epoch_progress = {{"monitors", {{"steps", 5}, {"loss", 0.1 + 0.2}}}};
+  meta.sampler_permutations = {torch::tensor({2, 0, 1}, torch::kLong), torch::tensor({1, 0}, torch::kLong)};
+  const auto path = (tmp.path() / "checkpoint.pt").string();
+  run::save_checkpoint(path, saved.moco, nullptr, meta, nullptr);
+  SavedRun loaded;
+  const auto back = run::load_checkpoint(path, loaded.moco, nullptr, nullptr);
+  EXPECT_EQ(back.epoch, 2);
+  EXPECT_EQ(back.step, 5);
+  EXPECT_EQ(back.epoch_progress["monitors"]["loss"].get<double>(), 0.1 + 0.2);  // bit-exact through JSON
+  ASSERT_EQ(back.sampler_permutations.size(), 2u);
+  EXPECT_TRUE(torch::equal(back.sampler_permutations[0], meta.sampler_permutations[0]));
+  EXPECT_TRUE(torch::equal(back.sampler_permutations[1], meta.sampler_permutations[1]));
+  EXPECT_EQ(run::read_checkpoint_meta(path).step, 5);
 }
 
 TEST(Metrics, TruncateKeepsFinishedEpochsAndDropsACutLine) {

@@ -178,3 +178,38 @@ TEST_F(EmLoopTest, OneOrTwoLoaderThreadsGiveTheSameRun) {
   for (size_t e = 0; e < 2; ++e) EXPECT_EQ(without_timing(a[e]), without_timing(b[e])) << e;
   expect_same_weights(run::checkpoint_path(one.out), run::checkpoint_path(two.out), one);
 }
+
+// Catches: a mid-epoch checkpoint that restores less than the step's whole state (the
+// epoch's E-step, the negative samplers' permutations, the monitors' sums, the loader's
+// position), a stop that loses the steps done, or a checkpoint request that perturbs the run.
+TEST_F(EmLoopTest, StopInTheMiddleOfAnEpochThenResumeContinuesExactly) {
+  const auto full = config("full");
+  train::train(full);
+  const auto full_metrics = run::read_metrics(full.out);
+  ASSERT_EQ(full_metrics.size(), 2u);
+
+  // Asked before each epoch and before every step but an epoch's first: the 12th ask comes
+  // before step 4 of epoch 2, the first epoch with prototypes. A checkpoint is also asked for
+  // after step 2 of epoch 2 (asked after every step but an epoch's last: the 7th ask).
+  auto cut = config("cut");
+  int stop_asks = 0, checkpoint_asks = 0;
+  train::TrainerHooks hooks;
+  hooks.stop_requested = [&] { return ++stop_asks == 12; };
+  hooks.checkpoint_requested = [&] { return ++checkpoint_asks == 7; };
+  const auto stopped = train::Trainer(cut, "", hooks).run();
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_EQ(stopped.epochs_done, 1);
+  EXPECT_EQ(stopped.stopped_at_step, 3);
+  const auto meta = run::read_checkpoint_meta(run::checkpoint_path(cut.out));
+  EXPECT_EQ(meta.epoch, 1);
+  EXPECT_EQ(meta.step, 3);
+  EXPECT_EQ(run::read_metrics(cut.out).size(), 1u);
+
+  const auto resumed = train::Trainer(cut, cut.out).run();
+  EXPECT_FALSE(resumed.stopped);
+  EXPECT_EQ(resumed.epochs_done, 2);
+  const auto cut_metrics = run::read_metrics(cut.out);
+  ASSERT_EQ(cut_metrics.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) EXPECT_EQ(without_timing(cut_metrics[e]), without_timing(full_metrics[e])) << e;
+  expect_same_weights(run::checkpoint_path(cut.out), run::checkpoint_path(full.out), full);
+}

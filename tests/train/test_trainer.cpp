@@ -299,19 +299,25 @@ TEST_F(TrainerTest, CollectivesAreCalledWhereTheLoopNeedsThem) {
   EXPECT_EQ(t.state().moco->queue_ptr.item<int64_t>(), (12 * 16) % 32);
 }
 
-// Catches: a stop request that is ignored or only honoured at the end of an epoch.
-TEST_F(TrainerTest, StopRequestEndsTheRunBetweenSteps) {
+// Catches: a stop request that is ignored or only honoured at the end of an epoch, or one
+// that loses the steps done (no checkpoint).
+TEST_F(TrainerTest, StopRequestEndsTheRunBetweenStepsWithAMidEpochCheckpoint) {
   auto c = config("stop");
   int asked = 0;
   train::TrainerHooks hooks;
-  hooks.stop_requested = [&asked] { return ++asked > 2; };
+  hooks.stop_requested = [&asked] { return ++asked > 3; };
   train::Trainer t(c, "", hooks);
   const auto result = t.run();
   EXPECT_TRUE(result.stopped);
   EXPECT_EQ(result.epochs_done, 0);
-  EXPECT_EQ(asked, 3);  // before steps 1, 2 and 3; step 3 never ran
+  EXPECT_EQ(result.stopped_at_step, 2);
+  EXPECT_EQ(asked, 4);  // before the epoch, then before steps 1, 2 and 3; step 3 never ran
   EXPECT_TRUE(run::read_metrics(c.out).empty());
-  EXPECT_FALSE(fs::exists(run::checkpoint_path(c.out)));
+  const auto meta = run::read_checkpoint_meta(run::checkpoint_path(c.out));
+  EXPECT_EQ(meta.epoch, 0);
+  EXPECT_EQ(meta.step, 2);
+  EXPECT_EQ(meta.epoch_progress.at("monitors").at("steps"), 2);
+  EXPECT_EQ(meta.epoch_progress.at("monitors").at("images"), 16);
 }
 
 // Catches: --max-steps ignored.

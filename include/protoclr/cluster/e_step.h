@@ -53,6 +53,11 @@ struct EStepResult {
 /// reduces to InfoNCE).
 EStepResult run_e_step(const torch::Tensor& features, const EStepOptions& options);
 
+/// Re-indexes every level's assignments from feature rows to dataset rows: [N'] -> [n] with
+/// `rows` [N'] the dataset row of each feature row, and -1 where a dataset row has no
+/// feature (an image that could not be read has no prototype).
+void assign_dataset_rows(EStepResult& result, const torch::Tensor& rows, int64_t n);
+
 /// Checks every K in [1, n] before any work (a clear Error naming --num-clusters) —
 /// callable early by the trainer, with n the number of images.
 void check_num_clusters(const std::vector<int64_t>& num_clusters, int64_t n);

@@ -24,6 +24,11 @@ class NegativePrototypeSampler {
   /// for an id outside [0, K) or r < 0.
   std::vector<int64_t> sample(const int64_t* positives, size_t n_positives, int64_t r, Rng& rng);
 
+  /// The state that later draws depend on (a mid-epoch checkpoint saves it).
+  const std::vector<int64_t>& permutation() const { return perm_; }
+  /// Restores permutation(); throws Error unless `perm` is a permutation of [0, K).
+  void set_permutation(std::vector<int64_t> perm);
+
  private:
   int64_t k_;
   std::vector<int64_t> perm_;     ///< a permutation of [0, K), reshuffled in place

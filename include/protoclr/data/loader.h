@@ -30,6 +30,10 @@ struct LoaderOptions {
   bool channels_last = false;  ///< NHWC memory for the view tensors (logical shape stays NCHW)
   bool uint8_views = false;    ///< views as uint8 bytes, normalised on the device (data/transfer.h)
   bool pin_memory = false;     ///< views and index in page-locked memory (needs a CUDA build and device)
+  /// An image that cannot be read is replaced by the next readable one (training: the batch
+  /// stays full and the step shape fixed). false: its row stays, zero, with valid = 0
+  /// (features: a failed image must contribute no row to clustering, kNN or probes).
+  bool replace_failed = true;
   uint64_t seed = 0;
   int rank = 0;             ///< this process' shard (DistributedSampler semantics)
   int world_size = 1;
@@ -40,11 +44,14 @@ struct LoaderOptions {
 LoaderOptions single_view_options(int64_t batch_size, int workers, bool shuffle, bool channels_last, uint64_t seed = 0);
 
 /// One batch. views[v]: [B, 3, S, S] float32 normalised (uint8 bytes with uint8_views);
-/// index, label: [B] int64.
+/// index, label: [B] int64 (index: the dataset row actually loaded, a replacement's when one
+/// was replaced); valid: [B] bool, 0 for a row that could not be read (only without
+/// replace_failed).
 struct Batch {
   std::vector<torch::Tensor> views;
   torch::Tensor index;
   torch::Tensor label;
+  torch::Tensor valid;
 };
 
 /// Usage: `loader.start_epoch(e); while (auto b = loader.next()) { ... }`.
@@ -55,16 +62,22 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  /// Begins epoch `epoch` (stops any epoch in flight).
-  void start_epoch(int64_t epoch);
+  /// Begins epoch `epoch` at its batch `first_batch` (> 0 continues an interrupted epoch;
+  /// the skipped batches are not decoded). Stops any epoch in flight.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   /// The next batch of the epoch, or nullopt at its end. Rethrows worker errors.
   std::optional<Batch> next();
   /// Batches per epoch for this shard.
   int64_t batches_per_epoch() const;
   /// Samples per epoch for this shard (before drop_last).
   int64_t samples_per_epoch() const;
-  /// Images that failed to decode so far (each replaced by another image, with a warning).
+  /// Decodes that failed so far (each replaced, or left invalid without replace_failed; the
+  /// file is named once per process, data/unreadable.h).
   int64_t failed_images() const { return failed_.load(); }
+  /// Dataset rows to leave out from the next start_epoch on: each is replaced by the next
+  /// readable row without being decoded (the rows the E-step could not read have no
+  /// prototype). [N] with 1 = excluded; empty = none. Call between epochs.
+  void set_excluded(std::vector<uint8_t> excluded);
   const LoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
 
@@ -94,6 +107,7 @@ class Loader {
   std::exception_ptr error_;
   bool stopping_ = false;
   std::atomic<int64_t> failed_{0};
+  std::vector<uint8_t> excluded_;  ///< [N] or empty (set_excluded)
 };
 
 }  // namespace protoclr::data

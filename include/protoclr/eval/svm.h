@@ -59,7 +59,9 @@ struct SvmTargets {
 
 /// The targets of `dataset`: its per-class {1, 0, -1} sets for multi-label data (VOC07),
 /// else `labels` [N] (as extract_features returns them, in dataset order).
-SvmTargets svm_targets(const data::Dataset& dataset, const torch::Tensor& labels);
+/// `rows` [N'] (optional): the dataset row of each label (features::DatasetFeatures::rows,
+/// which leaves unreadable images out); undefined = every row of the dataset.
+SvmTargets svm_targets(const data::Dataset& dataset, const torch::Tensor& labels, const torch::Tensor& rows = {});
 
 struct SvmCostFigure {
   double cost = 0;

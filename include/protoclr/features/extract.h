@@ -28,10 +28,18 @@ struct ExtractOptions {
   std::string progress_label = "features";  ///< shown in the progress line
 };
 
+/// The features of the images that could be read, in dataset order. An image that fails to
+/// decode has no row: it must not become a zero vector in a k-means, a kNN bank or a probe
+/// (it is named once per process, data/unreadable.h).
 struct DatasetFeatures {
-  torch::Tensor features;  ///< [N, D] float32 on the CPU (on the device with keep_on_device), rows in dataset order
-  torch::Tensor labels;    ///< [N] int64 (-1 when unlabeled)
+  torch::Tensor features;  ///< [N', D] float32 on the CPU (on the device with keep_on_device)
+  torch::Tensor labels;    ///< [N'] int64 (-1 when unlabeled)
+  torch::Tensor rows;      ///< [N'] int64 on the CPU: the dataset row of each feature row
+  int64_t dataset_size = 0;  ///< N; N - N' images could not be read
   double seconds = 0;
+
+  /// Images of the dataset that could not be read.
+  int64_t unreadable() const { return dataset_size - rows.size(0); }
 };
 
 /// Runs `encoder` (temporarily in eval mode) over every image of `dataset`.

@@ -4,6 +4,9 @@
 /// E-step result. Written to a temporary file and renamed: a kill never leaves a broken one.
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include <torch/torch.h>
 
@@ -20,6 +23,13 @@ struct CheckpointMeta {
   TrainConfig config;
   int64_t epoch = 0;  ///< epochs completed
   int format_version = 1;
+  /// Mid-epoch checkpoints (a preempted run): steps done in epoch `epoch` (0-based), else 0.
+  int64_t step = 0;
+  /// Mid-epoch: the epoch's running monitor sums and its E-step's record (train/trainer.h).
+  nlohmann::json epoch_progress;
+  /// Mid-epoch: each level's negative-sampler permutation ([K] int64), which later draws
+  /// depend on.
+  std::vector<torch::Tensor> sampler_permutations;
 };
 
 /// Writes `path` atomically. `estep` may be null (warm-up, MoCo presets).

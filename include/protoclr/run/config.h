@@ -74,7 +74,7 @@ struct TrainConfig {
 
   /// The preset's values over the paper defaults; throws Error for an unknown name.
   static TrainConfig from_preset(const std::string& preset);
-  /// Throws Error naming the flag of the first invalid value.
+  /// Throws UsageError naming the flag of the first invalid value.
   void validate() const;
   nlohmann::json to_json() const;
   static TrainConfig from_json(const nlohmann::json& j);

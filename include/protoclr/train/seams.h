@@ -31,8 +31,11 @@ class BatchFeed {
   /// with data::loader_options_for(device).
   BatchFeed(std::unique_ptr<data::Loader> loader, torch::Device device, int64_t max_steps = 0);
   ~BatchFeed();
-  /// Begins epoch `epoch` (0-based): a new seeded order and augmentation.
-  void start_epoch(int64_t epoch);
+  /// Begins epoch `epoch` (0-based): a new seeded order and augmentation, from its step
+  /// `first_step` (> 0: an interrupted epoch continues where it stopped).
+  void start_epoch(int64_t epoch, int64_t first_step = 0);
+  /// Dataset rows the loader replaces from the next epoch on (data::Loader::set_excluded).
+  void set_excluded(std::vector<uint8_t> excluded) { loader_->set_excluded(std::move(excluded)); }
   /// The next batch of the epoch on the device, or nullopt at the loader's end (the trainer
   /// stops after steps_per_epoch()).
   std::optional<DeviceBatch> next();

@@ -25,6 +25,7 @@
 #include "protoclr/data/dataset.h"
 #include "protoclr/features/extract.h"
 #include "protoclr/model/moco.h"
+#include "protoclr/run/checkpoint.h"
 #include "protoclr/run/config.h"
 #include "protoclr/train/seams.h"
 
@@ -56,6 +57,19 @@ struct StepOutput {
   int64_t images = 0;        ///< B
 };
 
+/// The running sums of an epoch's monitors over the steps done so far: what a mid-epoch
+/// checkpoint carries, so that the resumed epoch reports the means of an uninterrupted one.
+struct EpochProgress {
+  int64_t steps = 0;   ///< steps done (and read)
+  int64_t images = 0;
+  double seconds = 0;  ///< training time of those steps
+  double loss = 0, acc_inst = 0, acc_proto = 0, key_cosine = 0;  ///< sums
+  int64_t proto_steps = 0, key_cosine_steps = 0;  ///< steps that had acc_proto / key_cosine
+
+  nlohmann::json to_json() const;
+  static EpochProgress from_json(const nlohmann::json& j);
+};
+
 /// What train_epoch returns: means over the epoch's steps.
 struct EpochStats {
   double lr = 0;
@@ -68,6 +82,7 @@ struct EpochStats {
   double seconds = 0;
   double settled_img_per_s = std::numeric_limits<double>::quiet_NaN();  ///< after kSettleSteps; NaN if none
   bool stopped = false;  ///< a stop request ended the epoch before its last step
+  EpochProgress progress;  ///< the sums behind the means (what a mid-epoch checkpoint saves)
 };
 
 /// Steps of every epoch not counted in settled_img_per_s (allocator and kernel set-up): the
@@ -80,6 +95,8 @@ struct TrainResult {
   int64_t epochs_done = 0;
   nlohmann::json last_metrics;  ///< the last line of metrics.jsonl
   bool stopped = false;         ///< a stop request ended the run early
+  int64_t stopped_at_step = 0;  ///< steps done in the epoch after epochs_done when it stopped
+  int stop_signal = 0;          ///< train(RunRequest): the signal that stopped it (0: none)
 };
 
 /// Everything a run owns between phases, in one place, so no phase keeps state of its own.
@@ -100,13 +117,21 @@ struct RunState {
   std::optional<features::DatasetFeatures> key_features;
   JsonLinesWriter metrics;                       ///< RUN/metrics.jsonl
   bool warned_few_negatives = false;
+  /// A mid-epoch checkpoint restored: where epoch epochs_done continues (step 0 = none).
+  run::CheckpointMeta resume_point;
+  /// The running epoch's E-step figures ({seconds, feature_seconds, kmeans_seconds, clusters}),
+  /// saved with a mid-epoch checkpoint for the epoch's record.
+  nlohmann::json epoch_estep;
 };
 
 /// What a caller can plug into a run beyond its configuration.
 struct TrainerHooks {
   std::shared_ptr<Collectives> collectives;  ///< null: one process
-  /// Asked before every step; true ends the epoch and the run there (preemption).
+  /// Asked before every step; true ends the epoch and the run there, after a mid-epoch
+  /// checkpoint (preemption: SIGTERM).
   std::function<bool()> stop_requested;
+  /// Asked after every step; true saves a mid-epoch checkpoint and goes on (SIGUSR1).
+  std::function<bool()> checkpoint_requested;
   /// After every finished epoch (record written, checkpoint saved when due).
   std::function<void(const RunState& state, const nlohmann::json& record)> after_epoch;
 };
@@ -136,8 +161,9 @@ class Trainer {
   /// warm-up (epoch < warmup_epochs) and for MoCo presets.
   EStepOutput e_step(int64_t epoch);
   /// Phase 3, the M-step of `epoch`: sets its learning rate, then steps through the epoch's
-  /// batches until its end, max_steps, or a stop request.
-  EpochStats train_epoch(int64_t epoch, std::vector<PrototypeLevel>& levels);
+  /// batches until its end, max_steps, or a stop request (which saves a mid-epoch
+  /// checkpoint). `start`: the steps already done (a resumed mid-epoch checkpoint).
+  EpochStats train_epoch(int64_t epoch, std::vector<PrototypeLevel>& levels, const EpochProgress& start = {});
   /// One SGD step on `batch`: ProtoNCE over the instance logits and one set of prototype
   /// logits per level, then the momentum update (before the keys, as the reference) and
   /// the enqueue of the gathered keys. `rng` drives the key shuffle and the negatives.
@@ -150,6 +176,11 @@ class Trainer {
   const features::DatasetFeatures& key_features();
   /// Saves the checkpoint of the finished epochs (atomically) into the run folder.
   void save_checkpoint();
+  /// Saves a checkpoint in the middle of `epoch` (atomically): weights, optimiser, queue,
+  /// the epoch's E-step and sampler states, and `progress`, so that --resume continues
+  /// bit-identically from the next step.
+  void save_mid_epoch_checkpoint(int64_t epoch, const std::vector<PrototypeLevel>& levels,
+                                 const EpochProgress& progress);
 
   RunState& state() { return state_; }
   const RunState& state() const { return state_; }
@@ -162,6 +193,13 @@ class Trainer {
   std::vector<torch::Tensor> prototype_logits(const torch::Tensor& q, std::vector<PrototypeLevel>& levels,
                                               const torch::Tensor& index, Rng& rng);
   nlohmann::json knn_monitor();
+  /// Tells the loader which rows the last E-step left without a prototype.
+  void exclude_unclustered_rows();
+  /// The levels of state_.estep for the M-step (prototypes scaled, on the device).
+  EStepOutput levels_of_last_e_step() const;
+  /// The interrupted epoch of a mid-epoch checkpoint: its E-step levels with their sampler
+  /// states, and (into `start`) the steps and sums done.
+  EStepOutput resume_mid_epoch(EpochProgress& start);
 
   RunState state_;
   TrainerHooks hooks_;
@@ -171,7 +209,8 @@ class Trainer {
 TrainResult train(const run::TrainConfig& config, const std::string& resume = "");
 
 /// What `protoclr train` does: resolves the request (run::resolve_config), sets the
-/// configuration's threads (run::set_threads), then trains.
+/// configuration's threads (run::set_threads), then trains with run::PreemptionSignals
+/// installed (SIGTERM/SIGINT: checkpoint and stop; SIGUSR1: checkpoint and go on).
 TrainResult train(const run::RunRequest& request);
 
 }  // namespace protoclr::train

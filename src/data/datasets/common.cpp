@@ -15,6 +15,7 @@
 #include "protoclr/core/fs.h"
 #include "protoclr/core/log.h"
 #include "protoclr/core/parallel.h"
+#include "protoclr/data/unreadable.h"
 
 namespace protoclr::data::detail {
 namespace fs = std::filesystem;
@@ -91,9 +92,9 @@ std::string join_first(const std::vector<std::string>& names, size_t k) {
   return out;
 }
 
-std::vector<std::string> verify_files(std::vector<std::string>& paths, std::vector<int64_t>& labels,
-                                      const std::string& root) {
+std::vector<std::string> verify_files(std::vector<std::string>& paths, std::vector<int64_t>& labels) {
   std::vector<uint8_t> ok(paths.size(), 0);
+  std::vector<std::string> reasons(paths.size());
   parallel_for(paths.size(), 0, [&](size_t i) {
     thread_local std::vector<uint8_t> buf;
     try {
@@ -107,14 +108,19 @@ std::vector<std::string> verify_files(std::vector<std::string>& paths, std::vect
         read_image_size(buf.data(), n, paths[i]);
       }
       ok[i] = 1;
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
       ok[i] = 0;
+      reasons[i] = e.what();
     }
   });
   std::vector<std::string> skipped;
   size_t kept = 0;
   for (size_t i = 0; i < paths.size(); ++i) {
     if (!ok[i]) {
+      // Named once per process, however often the folder is opened (data/unreadable.h).
+      report_unreadable(paths[i], reasons[i].find(paths[i]) == std::string::npos
+                                      ? "'" + paths[i] + "' is not a readable image: " + reasons[i]
+                                      : reasons[i]);
       skipped.push_back(paths[i]);
       continue;
     }
@@ -126,9 +132,6 @@ std::vector<std::string> verify_files(std::vector<std::string>& paths, std::vect
   }
   paths.resize(kept);
   labels.resize(kept);
-  if (!skipped.empty())
-    log::warn("skipped ", skipped.size(), " unreadable image(s) in '", root, "': ", join_first(skipped, 5),
-              " (re-download or delete them)");
   return skipped;
 }
 

@@ -51,9 +51,8 @@ std::shared_ptr<Dataset> make_file_dataset(std::string format, std::vector<std::
                                            std::vector<std::string> skipped);
 
 /// Reads every file's header with several threads; drops the unreadable ones from paths and
-/// labels and returns their names (one warning names the count and the first five).
-std::vector<std::string> verify_files(std::vector<std::string>& paths, std::vector<int64_t>& labels,
-                                      const std::string& root);
+/// labels, reports each (data/unreadable.h: named once per process) and returns their names.
+std::vector<std::string> verify_files(std::vector<std::string>& paths, std::vector<int64_t>& labels);
 
 /// The first k names, comma-separated, with ", ..." when there are more.
 std::string join_first(const std::vector<std::string>& names, size_t k);

@@ -119,7 +119,7 @@ std::shared_ptr<Dataset> open_folder(const std::string& path, const DatasetOptio
   PROTOCLR_CHECK(!files.empty(), no_images_message(root));
   std::vector<std::string> skipped;
   if (options.verify_headers) {
-    skipped = verify_files(files, labels, root);
+    skipped = verify_files(files, labels);
     PROTOCLR_CHECK(!files.empty(), "no readable images in '", root, "': all ", skipped.size(),
                    " image(s) failed to decode (first: ", skipped.front(), "); re-download the dataset");
   }

@@ -42,7 +42,7 @@ std::shared_ptr<Dataset> open_list_file(const std::string& path, const DatasetOp
   for (int64_t c = 0; c <= max_label; ++c) classes.push_back(std::to_string(c));
   std::vector<std::string> skipped;
   if (options.verify_headers) {
-    skipped = verify_files(files, labels, path);
+    skipped = verify_files(files, labels);
     PROTOCLR_CHECK(!files.empty(), "no readable images in '", path, "': all ", skipped.size(),
                    " listed image(s) failed to decode (first: ", skipped.front(), "); check the paths");
   }

@@ -110,7 +110,7 @@ std::shared_ptr<Dataset> open_voc(const fs::path& root, const DatasetOptions& op
   }
   std::vector<std::string> skipped;
   if (options.verify_headers) {
-    skipped = verify_files(paths, rows, root.string());
+    skipped = verify_files(paths, rows);
     PROTOCLR_CHECK(!paths.empty(), "no readable images in '", (root / "JPEGImages").string(), "': all ",
                    skipped.size(), " image(s) failed to decode (first: ", skipped.front(), "); re-download the devkit");
     std::vector<int8_t> kept;
