@@ -19,9 +19,11 @@ torch::Tensor normalize_images(const torch::Tensor& images, const std::array<flo
                                const std::array<float, 3>& std) {
   PROTOCLR_CHECK(images.dim() == 4 && images.size(1) == 3 && images.scalar_type() == torch::kByte,
                  "normalize_images: expected uint8 [B, 3, H, W], got ", images.scalar_type(), " ", images.sizes());
-  const auto device = images.device();
-  const auto constants = to_device(
-      torch::tensor({255.0f, mean[0], mean[1], mean[2], std[0], std[1], std[2]}, torch::kFloat), device);
+  // The constants are filled on the device: a small pageable host-to-device copy would make
+  // the host wait for the stream every call.
+  const float values[7] = {255.0f, mean[0], mean[1], mean[2], std[0], std[1], std[2]};
+  const auto constants = torch::empty({7}, torch::TensorOptions().dtype(torch::kFloat).device(images.device()));
+  for (int64_t i = 0; i < 7; ++i) constants.select(0, i).fill_(values[i]);
   const auto m = constants.slice(0, 1, 4).view({1, 3, 1, 1});
   const auto s = constants.slice(0, 4, 7).view({1, 3, 1, 1});
   // The host path's float operations in its order ((v / 255 - mean) / std), so both agree to

@@ -34,8 +34,15 @@ torch::Tensor proto_logits(const torch::Tensor& q, const torch::Tensor& scaled_p
   if (negative_ids.defined() && negative_ids.numel() > 0) {
     ids = torch::cat({ids, negative_ids.to(device, torch::kLong)});
   }
+  return proto_logits(q, scaled_prototypes, ids);
+}
+
+torch::Tensor proto_logits(const torch::Tensor& q, const torch::Tensor& scaled_prototypes, const torch::Tensor& ids) {
+  TORCH_CHECK(ids.dim() == 1 && ids.size(0) >= q.size(0), "proto_logits: ids must be [", q.size(0),
+              " + r], got ", ids.sizes());
   // [B + r, D] gathered c / phi_c, then [B, B + r] = q (c / phi)^T.
-  const torch::Tensor columns = scaled_prototypes.detach().index_select(/*dim=*/0, ids);
+  const torch::Tensor columns =
+      scaled_prototypes.detach().index_select(/*dim=*/0, ids.to(scaled_prototypes.device(), torch::kLong));
   return q.matmul(columns.to(q.device()).t());
 }
 

@@ -214,8 +214,7 @@ std::vector<torch::Tensor> Trainer::prototype_logits(const torch::Tensor& q, std
     std::copy(positives.data_ptr<int64_t>(), positives.data_ptr<int64_t>() + positives.numel(), ids.data_ptr<int64_t>());
     std::copy(negatives.begin(), negatives.end(), ids.data_ptr<int64_t>() + positives.numel());
     ids = data::to_device(ids, state_.device);
-    logits.push_back(loss::proto_logits(q, level.scaled_prototypes, ids.slice(0, 0, positives.numel()),
-                                        ids.slice(0, positives.numel())));
+    logits.push_back(loss::proto_logits(q, level.scaled_prototypes, ids));
   }
   return logits;
 }

@@ -17,6 +17,10 @@ namespace protoclr::loss {
 /// Returns [B, B + r]; the target of row i is column i.
 torch::Tensor proto_logits(const torch::Tensor& q, const torch::Tensor& scaled_prototypes,
                            const torch::Tensor& positive_ids, const torch::Tensor& negative_ids);
+/// The same with the ids already in one tensor: `ids` [B + r] = [positive ids in batch order,
+/// negative ids] on any device (the trainer fills one page-locked buffer per level and copies
+/// it once).
+torch::Tensor proto_logits(const torch::Tensor& q, const torch::Tensor& scaled_prototypes, const torch::Tensor& ids);
 
 /// prototypes / phi[:, None]: prototypes [K, D], phi [K] -> [K, D] (phi on any device;
 /// moved to the prototypes').
