@@ -56,9 +56,9 @@ EStepOutput Trainer::e_step(int64_t epoch) {
   state_.estep = state_.collectives->cluster_features(feats.features, options);
   if (feats.unreadable() > 0) cluster::assign_dataset_rows(*state_.estep, feats.rows, feats.dataset_size);
   exclude_unclustered_rows();
-  EStepOutput levels = levels_of_last_e_step();
-  out.levels = std::move(levels.levels);
-  out.cluster_sizes = std::move(levels.cluster_sizes);
+  const double feature_seconds = out.feature_seconds;
+  out = levels_of_last_e_step();
+  out.feature_seconds = feature_seconds;
   out.seconds = timer.seconds();
   out.kmeans_seconds = state_.estep->seconds;
   log::info("E-step ", format_duration(out.seconds), ": ", out.cluster_sizes.dump());

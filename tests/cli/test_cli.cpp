@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/json_lines.h"
 #include "support/temp_dir.h"
 
 extern char** environ;
@@ -147,22 +148,13 @@ std::vector<std::string> tiny_train(const fs::path& data, const fs::path& out, i
           "--save-every", "1", "--out", out.string()};
 }
 
-/// A metrics.jsonl record without the figures that depend on the clock.
-nlohmann::json without_timing(nlohmann::json record) {
-  for (const char* key : {"img_per_s", "settled_img_per_s", "train_seconds", "estep_seconds",
-                          "estep_feature_seconds", "kmeans_seconds"})
-    record.erase(key);
-  return record;
-}
-
 /// Complete lines of RUN/metrics.jsonl so far (a run may be writing the next one).
 size_t finished_epochs(const fs::path& run) { return count_of(read_text(run / "metrics.jsonl"), "\n"); }
 
+using protoclr::test_support::without_timing;
+
 std::vector<nlohmann::json> metrics(const fs::path& run) {
-  std::ifstream in(run / "metrics.jsonl");
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
+  return protoclr::test_support::read_json_lines(run / "metrics.jsonl");
 }
 
 class CliTest : public ::testing::Test {

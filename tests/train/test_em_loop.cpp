@@ -19,6 +19,7 @@
 #include "protoclr/run/metrics.h"
 #include "protoclr/train/curves.h"
 #include "protoclr/train/trainer.h"
+#include "support/json_lines.h"
 #include "support/temp_dir.h"
 #include "support/tiny_run.h"
 
@@ -48,20 +49,8 @@ model::ResNet encoder_from(const run::TrainConfig& config, const Snapshot& weigh
   return encoder;
 }
 
-/// metrics.jsonl records without the figures that depend on the clock.
-nlohmann::json without_timing(nlohmann::json record) {
-  for (const char* key : {"img_per_s", "settled_img_per_s", "train_seconds", "estep_seconds",
-                          "estep_feature_seconds", "kmeans_seconds"})
-    record.erase(key);
-  return record;
-}
-
-std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using test_support::read_json_lines;
+using test_support::without_timing;
 
 void expect_same_weights(const std::string& checkpoint_a, const std::string& checkpoint_b, const run::TrainConfig& c) {
   model::MoCo a(c.moco_options()), b(c.moco_options());
@@ -145,7 +134,7 @@ TEST_F(EmLoopTest, ResumeAfterAnEpochContinuesExactly) {
   expect_same_weights(run::checkpoint_path(cut.out), run::checkpoint_path(full.out), full);
 
   // One environment line per start: the first run's, then the resumed one's.
-  const auto starts = read_jsonl(fs::path(cut.out) / "environment.jsonl");
+  const auto starts = read_json_lines(fs::path(cut.out) / "environment.jsonl");
   ASSERT_EQ(starts.size(), 2u);
   EXPECT_EQ(starts[0]["start_epoch"], 0);
   EXPECT_EQ(starts[1]["start_epoch"], 1);
