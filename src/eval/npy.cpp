@@ -101,7 +101,8 @@ torch::Tensor read_npy(const std::string& path) {
   if (bytes.size() - data_offset != tensor.nbytes())
     throw fail("holds " + std::to_string(bytes.size() - data_offset) + " data bytes, the header says " +
                std::to_string(tensor.nbytes()));
-  std::memcpy(tensor.data_ptr(), bytes.data() + data_offset, tensor.nbytes());
+  // An empty array has no storage: memcpy from or to a null pointer is undefined even for 0 bytes.
+  if (tensor.nbytes() > 0) std::memcpy(tensor.data_ptr(), bytes.data() + data_offset, tensor.nbytes());
   return tensor;
 }
 
