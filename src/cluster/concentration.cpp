@@ -33,20 +33,11 @@ double percentile(std::vector<double> values, double q) {
   return percentile_sorted(std::get<0>(torch::tensor(values, torch::kDouble).sort()), q);
 }
 
-torch::Tensor concentration(const torch::Tensor& sq_distances, const torch::Tensor& assignments,
-                            int64_t k, const ConcentrationOptions& options) {
+ClusterSpread cluster_spread(const torch::Tensor& sq_distances, const torch::Tensor& assignments, int64_t k) {
   PROTOCLR_CHECK(k >= 1, "concentration: K=", k, " must be at least 1");
   PROTOCLR_CHECK(sq_distances.defined() && assignments.defined() && sq_distances.dim() == 1 &&
                      assignments.dim() == 1 && sq_distances.size(0) == assignments.size(0),
                  "concentration: sq_distances and assignments must both be [N]");
-  PROTOCLR_CHECK(options.alpha > 0, "concentration: alpha=", options.alpha, " must be > 0");
-  PROTOCLR_CHECK(options.temperature > 0, "concentration: temperature=", options.temperature,
-                 " must be > 0");
-  PROTOCLR_CHECK(options.clamp_low_percentile >= 0 &&
-                     options.clamp_low_percentile <= options.clamp_high_percentile &&
-                     options.clamp_high_percentile <= 100,
-                 "concentration: clamp percentiles [", options.clamp_low_percentile, ", ",
-                 options.clamp_high_percentile, "] must satisfy 0 <= low <= high <= 100");
   torch::NoGradGuard no_grad;
   // A float64 copy, so the in-place ops never touch the caller's tensor.
   const torch::Tensor dist = sq_distances.detach().to(torch::kDouble, /*non_blocking=*/false, /*copy=*/true).clamp_min_(0).sqrt_();
@@ -59,17 +50,40 @@ torch::Tensor concentration(const torch::Tensor& sq_distances, const torch::Tens
                                  " is outside [0, ", k, ")"));
     }
   }
+  ClusterSpread spread;
+  spread.distance_sum = torch::zeros({k}, dist.options()).index_add_(0, assign, dist);
+  spread.count = torch::bincount(assign, /*weights=*/{}, /*minlength=*/k).to(torch::kDouble);
+  return spread;
+}
 
-  // Members and sum of L2 distances per cluster (float64, on the points' device).
-  const torch::Tensor sum = torch::zeros({k}, dist.options()).index_add_(0, assign, dist);
-  const torch::Tensor count = torch::bincount(assign, /*weights=*/{}, /*minlength=*/k).to(torch::kDouble);
+torch::Tensor concentration(const torch::Tensor& sq_distances, const torch::Tensor& assignments,
+                            int64_t k, const ConcentrationOptions& options) {
+  return concentration(cluster_spread(sq_distances, assignments, k), options);
+}
+
+torch::Tensor concentration(const ClusterSpread& spread, const ConcentrationOptions& options) {
+  PROTOCLR_CHECK(spread.distance_sum.defined() && spread.count.defined() && spread.distance_sum.dim() == 1 &&
+                     spread.distance_sum.sizes() == spread.count.sizes() && spread.count.size(0) >= 1,
+                 "concentration: distance sums and counts must both be [K], K >= 1");
+  PROTOCLR_CHECK(options.alpha > 0, "concentration: alpha=", options.alpha, " must be > 0");
+  PROTOCLR_CHECK(options.temperature > 0, "concentration: temperature=", options.temperature,
+                 " must be > 0");
+  PROTOCLR_CHECK(options.clamp_low_percentile >= 0 &&
+                     options.clamp_low_percentile <= options.clamp_high_percentile &&
+                     options.clamp_high_percentile <= 100,
+                 "concentration: clamp percentiles [", options.clamp_low_percentile, ", ",
+                 options.clamp_high_percentile, "] must satisfy 0 <= low <= high <= 100");
+  torch::NoGradGuard no_grad;
+  const int64_t k = spread.count.size(0);
+  const torch::Tensor sum = spread.distance_sum.to(torch::kDouble);
+  const torch::Tensor count = spread.count.to(torch::kDouble);
 
   // eq. (12); clusters with fewer than 2 members take the largest phi.
-  const torch::Tensor spread = count > 1;
-  torch::Tensor phi = torch::where(spread, sum / count / (count + options.alpha).log(), torch::zeros_like(sum));
+  const torch::Tensor has_spread = count > 1;
+  torch::Tensor phi = torch::where(has_spread, sum / count / (count + options.alpha).log(), torch::zeros_like(sum));
   double top = phi.max().item<double>();
   if (top <= 0.0) top = 1.0;  // no cluster with spread: all equal, avoid 0/0 below
-  phi.masked_fill_(spread.logical_not(), top);
+  phi.masked_fill_(has_spread.logical_not(), top);
 
   // Clamp extreme values for stability, then scale the mean to the temperature.
   const torch::Tensor sorted = std::get<0>(phi.sort());

@@ -11,6 +11,7 @@
 #include "protoclr/core/error.h"
 #include "protoclr/core/log.h"
 #include "protoclr/core/rng.h"
+#include "protoclr/dist/group.h"
 
 namespace protoclr::cluster {
 namespace {
@@ -130,22 +131,44 @@ int64_t split_empty_clusters(torch::Tensor& centroids, const torch::Tensor& coun
 }
 
 /// One Lloyd run on the training points from `centroids` [K, D]: the final centroids and
-/// the objective of every iteration.
+/// the objective of every iteration. `train` is this rank's part of the training points;
+/// the per-cluster sums, counts and the objective are summed over the group before the
+/// update, so every rank moves to the same centroids (faiss' distributed k-means and
+/// DeepCluster-v2 do the same).
 std::pair<torch::Tensor, std::vector<float>> lloyd(const torch::Tensor& train, torch::Tensor centroids,
-                                                   int iterations, Rng& rng) {
+                                                   int iterations, Rng& rng, dist::Group& group) {
   const int64_t k = centroids.size(0);
   std::vector<float> objective;
   int64_t splits = 0;
   for (int it = 0; it < iterations; ++it) {
     const auto [sq, assign] = torch_kmeans_assign(train, centroids);
-    objective.push_back(static_cast<float>(sq.sum(torch::kDouble).item<double>()));
-    const torch::Tensor counts = torch::bincount(assign, /*weights=*/{}, /*minlength=*/k);
-    centroids = torch::zeros_like(centroids).index_add_(0, assign, train);
-    centroids.div_(counts.clamp_min(1).unsqueeze(1).to(torch::kFloat));
+    // Counts and the objective in one float64 buffer (counts are exact below 2^53).
+    torch::Tensor counts_objective = torch::cat(
+        {torch::bincount(assign, /*weights=*/{}, /*minlength=*/k).to(torch::kDouble), sq.sum(torch::kDouble).view({1})});
+    torch::Tensor sums = torch::zeros_like(centroids).index_add_(0, assign, train);
+    group.all_reduce_sum(sums);
+    group.all_reduce_sum(counts_objective);
+    const torch::Tensor counts = counts_objective.slice(0, 0, k).to(torch::kLong);
+    objective.push_back(static_cast<float>(counts_objective[k].item<double>()));
+    centroids = sums.div_(counts.clamp_min(1).unsqueeze(1).to(torch::kFloat));
     splits += split_empty_clusters(centroids, counts, rng);
   }
   if (splits > 0) log::debug("k-means (torch) K=", k, ": ", splits, " empty clusters split");
   return {centroids, objective};
+}
+
+/// Rows of the global training set, wherever they live: `picks` [P] indices into the
+/// training order; this rank fills the ones it holds (`held_position` [n_train]: the row
+/// of `train` holding each training point, -1 elsewhere) and the group sums, so every rank
+/// gets all P rows exactly (each row is one rank's value plus zeros).
+torch::Tensor training_rows(const torch::Tensor& train, const torch::Tensor& held_position,
+                            const torch::Tensor& picks, dist::Group& group) {
+  const torch::Tensor position = held_position.index_select(0, picks);
+  const torch::Tensor held = (position >= 0).nonzero().flatten();
+  torch::Tensor rows = torch::zeros({picks.size(0), train.size(1)}, train.options());
+  rows.index_copy_(0, held, train.index_select(0, position.index_select(0, held)));
+  group.all_reduce_sum(rows);
+  return rows;
 }
 
 }  // namespace
@@ -179,22 +202,53 @@ std::tuple<torch::Tensor, torch::Tensor> torch_kmeans_assign(const torch::Tensor
 }
 
 KMeansResult torch_kmeans_train(const torch::Tensor& features, const KMeansOptions& options) {
-  kmeans_check(features, options);
+  dist::Group one_process;
+  return torch_kmeans_train(features, options, one_process);
+}
+
+KMeansResult torch_kmeans_train(const torch::Tensor& shard, const KMeansOptions& options, dist::Group& group) {
+  if (!group.distributed()) kmeans_check(shard, options);
   torch::NoGradGuard no_grad;
-  const torch::Tensor x = features.detach().to(torch::kFloat).contiguous();
+  // Every rank's row count: the global N and this shard's offset.
+  const std::vector<int64_t> rows = group.all_gather_value(shard.defined() && shard.dim() == 2 ? shard.size(0) : -1);
+  int64_t n = 0;
+  int64_t offset = 0;
+  for (int r = 0; r < group.size(); ++r) {
+    PROTOCLR_CHECK(rows[r] >= 0, "k-means: rank ", r, " has no [N, D] features");
+    if (r < group.rank()) offset += rows[r];
+    n += rows[r];
+  }
+  if (group.distributed()) {
+    // kmeans_check's checks on the whole: N over all ranks, this shard's values.
+    PROTOCLR_CHECK(options.k >= 1 && options.k <= n, "k-means: K=", options.k, " must be in [1, N=", n,
+                   "] (--num-clusters)");
+    PROTOCLR_CHECK(options.iterations >= 1 && options.redo >= 1, "k-means: iterations and redo must be >= 1");
+    PROTOCLR_CHECK(!options.init_centroids.defined() ||
+                       options.init_centroids.sizes() == torch::IntArrayRef({options.k, shard.size(1)}),
+                   "k-means: initial centroids must be [K, D] = [", options.k, ", ", shard.size(1), "]");
+    PROTOCLR_CHECK(shard.size(0) == 0 || torch::isfinite(shard).all().item<bool>(),
+                   "k-means: rank ", group.rank(), "'s features contain NaN or Inf");
+  }
+  const torch::Tensor x = shard.detach().to(torch::kFloat).contiguous();
   const torch::Device device = x.device();
-  const int64_t n = x.size(0);
   const int64_t k = options.k;
 
-  // faiss trains on a seeded random subset of K * max_points_per_centroid points.
-  torch::Tensor train = x;
+  // faiss trains on a seeded random subset of K * max_points_per_centroid points. The
+  // subset, its order and every later draw are the same on every rank (one seed, drawn on
+  // the CPU); each rank keeps the training points it holds, in training order.
   const int64_t max_train = k * static_cast<int64_t>(options.max_points_per_centroid);
-  if (n > max_train) train = x.index_select(0, seeded_randperm(n, options.seed, device).slice(0, 0, max_train));
-  const int64_t n_train = train.size(0);
+  const torch::Tensor train_ids = n > max_train ? seeded_randperm(n, options.seed, device).slice(0, 0, max_train)
+                                                : torch::arange(n, torch::TensorOptions(device).dtype(torch::kLong));
+  const int64_t n_train = train_ids.size(0);
+  const torch::Tensor held = (train_ids >= offset) & (train_ids < offset + x.size(0));
+  const torch::Tensor held_position = torch::where(held, held.cumsum(0) - 1, torch::full_like(train_ids, -1));
+  const torch::Tensor train = n > max_train || group.distributed()
+                                  ? x.index_select(0, train_ids.masked_select(held) - offset)
+                                  : x;
 
   KMeansResult result;
   if (n_train == k) {
-    result.centroids = train.clone();
+    result.centroids = training_rows(train, held_position, torch::arange(k, train_ids.options()), group);
     result.objective = {0.f};
   } else {
     float best = std::numeric_limits<float>::infinity();
@@ -204,10 +258,10 @@ KMeansResult torch_kmeans_train(const torch::Tensor& features, const KMeansOptio
         init = options.init_centroids.detach().to(device, torch::kFloat).clone();
       } else {
         const uint64_t seed = options.seed + 1 + static_cast<uint64_t>(r) * kRestartSeedStride;
-        init = train.index_select(0, seeded_randperm(n_train, seed, device).slice(0, 0, k));
+        init = training_rows(train, held_position, seeded_randperm(n_train, seed, device).slice(0, 0, k), group);
       }
       Rng rng(stream_seed(options.seed, r));
-      auto [centroids, objective] = lloyd(train, std::move(init), options.iterations, rng);
+      auto [centroids, objective] = lloyd(train, std::move(init), options.iterations, rng, group);
       if (objective.back() < best) {  // strictly lower, as faiss keeps a restart
         best = objective.back();
         result.centroids = std::move(centroids);
@@ -217,8 +271,8 @@ KMeansResult torch_kmeans_train(const torch::Tensor& features, const KMeansOptio
     TORCH_INTERNAL_ASSERT(result.centroids.defined(), "k-means: no restart kept (objective not finite)");
   }
   std::tie(result.sq_distances, result.assignments) = torch_kmeans_assign(x, result.centroids);
-  log::debug("k-means (torch, ", device, ") K=", k, " N=", n, " D=", x.size(1), ": objective ",
-             result.objective.front(), " -> ", result.objective.back());
+  log::debug("k-means (torch, ", device, ", ", group.size(), " ranks) K=", k, " N=", n, " D=", x.size(1),
+             ": objective ", result.objective.front(), " -> ", result.objective.back());
   return result;
 }
 

@@ -29,6 +29,20 @@ struct ConcentrationOptions {
 torch::Tensor concentration(const torch::Tensor& sq_distances, const torch::Tensor& assignments,
                             int64_t k, const ConcentrationOptions& options);
 
+/// The statistics eq. (12) needs per cluster, which add over shards of the points: the sum
+/// of L2 distances ||v_z - c||_2 and the member count Z, both [K] float64.
+struct ClusterSpread {
+  torch::Tensor distance_sum;
+  torch::Tensor count;
+};
+
+/// ClusterSpread of points with `sq_distances` [N] to their centroids `assignments` [N]
+/// (int64 in [0, k)), on sq_distances' device; checks as concentration() does.
+ClusterSpread cluster_spread(const torch::Tensor& sq_distances, const torch::Tensor& assignments, int64_t k);
+
+/// phi from the (possibly all-reduced) spread: the rest of concentration() above.
+torch::Tensor concentration(const ClusterSpread& spread, const ConcentrationOptions& options);
+
 /// numpy.percentile(values, q) with the default linear interpolation: the sorted values at
 /// fractional rank (n - 1) * q / 100. values: n >= 1 entries in any order; q in [0, 100].
 double percentile(std::vector<double> values, double q);

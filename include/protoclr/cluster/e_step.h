@@ -9,6 +9,10 @@
 #include "protoclr/cluster/concentration.h"
 #include "protoclr/cluster/kmeans.h"
 
+namespace protoclr::dist {
+class Group;
+}
+
 namespace protoclr::cluster {
 
 /// E-step configuration (one k-means per entry of num_clusters).
@@ -52,6 +56,15 @@ struct EStepResult {
 /// next to the clustering). With no num_clusters it returns no levels (ProtoNCE then
 /// reduces to InfoNCE).
 EStepResult run_e_step(const torch::Tensor& features, const EStepOptions& options);
+
+/// The E-step over the features of every rank of `group` (beyond the published code, which
+/// all-reduces an N x 128 tensor so that one GPU clusters everything): `shard` [N_r, D] is
+/// this rank's rows, in rank order. k-means runs sharded (torch_kmeans_train with the group;
+/// the faiss backend cannot shard: a UsageError), phi comes from per-cluster sums reduced
+/// over the ranks. Prototypes, phi and counts are the same on every rank; `assignments`
+/// holds only this shard's rows. Equals run_e_step on the concatenated features up to float
+/// summation order. Every rank must call it with the same options.
+EStepResult run_e_step(const torch::Tensor& shard, const EStepOptions& options, dist::Group& group);
 
 /// Re-indexes every level's assignments from feature rows to dataset rows: [N'] -> [n] with
 /// `rows` [N'] the dataset row of each feature row, and -1 where a dataset row has no

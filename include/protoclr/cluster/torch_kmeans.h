@@ -10,6 +10,10 @@
 
 #include "protoclr/cluster/kmeans.h"
 
+namespace protoclr::dist {
+class Group;
+}
+
 namespace protoclr::cluster {
 
 /// Elements of the [B, K] block of distances one assignment chunk holds: 2^26 float32 =
@@ -31,6 +35,17 @@ inline constexpr int64_t kAssignBlockElements = int64_t{1} << 26;
 /// Results stay on the features' device. Throws protoclr::Error as kmeans_check does.
 /// Ignores `threads` and `verbose` (faiss only); CPU runs use LibTorch's intra-op threads.
 KMeansResult torch_kmeans_train(const torch::Tensor& features, const KMeansOptions& options);
+
+/// The same k-means over the rows of every rank of `group`: `shard` [N_r, D] is this
+/// rank's rows, and the ranks' shards in rank order make the [N, D] features. Every draw is
+/// the one-process run's (the same training subset, restarts and splits), each rank assigns
+/// only its points, and the per-cluster sums and counts are summed over the group each
+/// iteration: the result equals torch_kmeans_train on the concatenated features up to the
+/// order of float summation. Returns the centroids and objective (the same on every rank)
+/// and this shard's assignments and distances. Traffic per rank and iteration: one
+/// all-reduce of K x D float32 and K + 1 float64; per restart one of K x D.
+/// Every rank must call it with the same options.
+KMeansResult torch_kmeans_train(const torch::Tensor& shard, const KMeansOptions& options, dist::Group& group);
 
 /// Nearest centroid of every point: argmin_c ||c||^2 - 2 x.c by matmul, in chunks of
 /// block_elements / K rows (at least one). x: [N, D] and centroids: [K, D], float32 on one
