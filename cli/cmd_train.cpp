@@ -1,7 +1,9 @@
+#include <cstdlib>
 #include <iostream>
 
 #include "commands.h"
 #include "protoclr/cluster/kmeans.h"
+#include "protoclr/dist/launch.h"
 #include "protoclr/run/config.h"
 #include "protoclr/run/preemption.h"
 #include "protoclr/train/trainer.h"
@@ -108,9 +110,28 @@ void add_train_command(CLI::App& app) {
   f->bind(cmd, "--knn-k", "knn_k", &C::knn_k, "Neighbours of the kNN monitor")->check(positive());
   f->bind(cmd, "--max-steps", "max_steps", &C::max_steps, "Stop each epoch after N steps (smoke runs; 0 = all)")->check(non_negative());
 
-  cmd->callback([f] {
+  auto nproc = std::make_shared<int>(1);
+  cmd->add_option("--nproc-per-node", *nproc,
+                  "Processes on this machine, data-parallel over c10d (Gloo on CPU, NCCL on CUDA: one GPU each); "
+                  "--batch-size is their total")
+      ->check(positive())->capture_default_str();
+  cmd->add_option("--dist-timeout", f->request.dist_timeout,
+                  "Seconds a process waits for the others at start and at every collective before it fails")
+      ->check(positive())->capture_default_str();
+
+  cmd->callback([f, nproc] {
     for (auto& [opt, apply] : f->explicit_values)
       if (opt->count() > 0) apply(f->request.overrides);
+    if (*nproc > 1 && std::getenv("RANK") == nullptr) {
+      // The launcher: this command line without --nproc-per-node, once per rank.
+      dist::LocalLaunchOptions launch;
+      launch.processes = *nproc;
+      if (const char* port = std::getenv("MASTER_PORT")) launch.master_port = std::atoi(port);
+      const int status = dist::run_local_processes(
+          "/proc/self/exe", dist::without_flag(dist::own_arguments(), "--nproc-per-node"), launch);
+      if (status != 0) throw ExitStatus{status};
+      return;
+    }
     const auto result = train::train(f->request);
     std::cout << "run folder: " << result.run_dir << "\n";
     if (result.stopped) {

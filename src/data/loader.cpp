@@ -34,7 +34,7 @@ Loader::~Loader() { stop(); }
 
 int64_t Loader::samples_per_epoch() const {
   const int64_t n = static_cast<int64_t>(dataset_->size());
-  // DistributedSampler: pad to a multiple of world_size, then every world_size-th sample.
+  // DistributedSampler's count: the epoch padded to a multiple of world_size, shared evenly.
   return (n + options_.world_size - 1) / options_.world_size;
 }
 
@@ -54,9 +54,19 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   const int64_t per_rank = samples_per_epoch();
   const int64_t padded = per_rank * options_.world_size;
   for (int64_t i = n; i < padded; ++i) all.push_back(all[i - n]);
+  if (options_.world_size == 1) return all;
+  // Rank r's batch j is the r-th slice of batch j of one process with batch world_size *
+  // batch_size (a last, smaller batch is sliced the same way). So W processes of batch B
+  // see the images, in the order, of one process of batch W B: the two train alike
+  // (with --bn-splits W), and a run resumes at the same step with another process count.
+  const int64_t w = options_.world_size;
   std::vector<int64_t> mine;
   mine.reserve(per_rank);
-  for (int64_t i = options_.rank; i < padded; i += options_.world_size) mine.push_back(all[i]);
+  for (int64_t start = 0; start < per_rank; start += options_.batch_size) {
+    const int64_t rows = std::min<int64_t>(options_.batch_size, per_rank - start);
+    const int64_t first = start * w + options_.rank * rows;
+    mine.insert(mine.end(), all.begin() + first, all.begin() + first + rows);
+  }
   return mine;
 }
 

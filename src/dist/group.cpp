@@ -92,6 +92,7 @@ LaunchInfo LaunchInfo::from_environment() {
   info.world_size = read_int("WORLD_SIZE", 1, 1, 1 << 20);
   info.rank = read_int("RANK", 0, 0, info.world_size - 1);
   info.local_rank = read_int("LOCAL_RANK", 0, 0, info.world_size - 1);
+  info.local_world_size = read_int("LOCAL_WORLD_SIZE", info.world_size, 1, info.world_size);
   info.master_port = read_int("MASTER_PORT", info.master_port, 1, 65535);
   if (const char* addr = std::getenv("MASTER_ADDR"); addr != nullptr && *addr != '\0') info.master_addr = addr;
   return info;
@@ -214,9 +215,9 @@ void Group::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
   torch::Tensor bucket = torch::cat(flat);
   all_reduce_sum(bucket);
   int64_t offset = 0;
-  for (auto& t : tensors) {
+  for (auto& t : tensors) {  // back into each tensor, whatever its strides (channels-last grads)
     const int64_t n = t.numel();
-    t.view({-1}).copy_(bucket.slice(0, offset, offset + n));
+    t.copy_(bucket.slice(0, offset, offset + n).view(t.sizes()));
     offset += n;
   }
 }

@@ -6,23 +6,20 @@
 #include "protoclr/model/split_batch_norm.h"
 
 namespace protoclr::model {
-namespace {
-
-/// `encoder` on x in `groups` consecutive BatchNorm groups (as many GPUs would each normalise
-/// their share of the batch), in one forward pass (model/split_batch_norm.h).
-torch::Tensor forward_in_groups(ResNet& encoder, const torch::Tensor& x, int64_t groups) {
-  BatchNormGroups scope(groups);
+torch::Tensor forward_in_groups(ResNet& encoder, const torch::Tensor& x, int64_t groups, bool share_formula) {
+  BatchNormGroups scope(groups, share_formula);
   return encoder->forward(x);
 }
 
-}  // namespace
+torch::Tensor shuffle_permutation(int64_t n, Rng& rng, const torch::Device& device) {
+  std::vector<int64_t> perm(n);
+  std::iota(perm.begin(), perm.end(), 0);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(perm[i], perm[uniform_index(rng, i + 1)]);
+  return torch::tensor(perm, torch::kLong).to(device);
+}
 
 torch::Tensor SplitBatchShuffle::encode(ResNet& encoder, const torch::Tensor& x, Rng& rng) {
-  const int64_t b = x.size(0);
-  std::vector<int64_t> perm(b);
-  std::iota(perm.begin(), perm.end(), 0);
-  for (int64_t i = b - 1; i > 0; --i) std::swap(perm[i], perm[uniform_index(rng, i + 1)]);
-  auto shuffle = torch::tensor(perm, torch::kLong).to(x.device());
+  const auto shuffle = shuffle_permutation(x.size(0), rng, x.device());
   const auto out = forward_in_groups(encoder, x.index_select(0, shuffle), groups_);
   // Undo the permutation: row shuffle[i] of the input is row i of `out`.
   return torch::empty_like(out).index_copy_(0, shuffle, out);
@@ -60,7 +57,7 @@ void MoCoImpl::momentum_update() {
 }
 
 torch::Tensor MoCoImpl::encode_query(const torch::Tensor& x) {
-  const auto q = forward_in_groups(encoder_q, x, options_.query_bn_groups());
+  const auto q = forward_in_groups(encoder_q, x, options_.query_bn_groups(), options_.batch_norm_share_formula());
   // Normalised in float32, as the keys are (under bf16 autocast the head's output is bf16).
   return torch::nn::functional::normalize(q.to(torch::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(1));
 }

@@ -5,20 +5,26 @@
 namespace protoclr::model {
 namespace {
 thread_local int64_t batch_norm_groups = 1;
+thread_local bool share_formula_in_force = false;
 }  // namespace
 
-BatchNormGroups::BatchNormGroups(int64_t groups) : saved_(batch_norm_groups) {
+BatchNormGroups::BatchNormGroups(int64_t groups, bool share_formula)
+    : saved_(batch_norm_groups), saved_share_formula_(share_formula_in_force) {
   PROTOCLR_CHECK(groups >= 1, "BatchNorm groups must be >= 1 (got ", groups, ")");
   batch_norm_groups = groups;
+  share_formula_in_force = share_formula;
 }
 
-BatchNormGroups::~BatchNormGroups() { batch_norm_groups = saved_; }
+BatchNormGroups::~BatchNormGroups() {
+  batch_norm_groups = saved_;
+  share_formula_in_force = saved_share_formula_;
+}
 
 int64_t BatchNormGroups::current() { return batch_norm_groups; }
 
 torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
   const int64_t groups = batch_norm_groups;
-  if (groups == 1 || !bn.is_training()) return bn.forward(x);
+  if ((groups == 1 && !share_formula_in_force) || !bn.is_training()) return bn.forward(x);
   TORCH_CHECK(x.dim() == 4, "batch_norm: expected [B, C, H, W], got ", x.sizes());
   const int64_t b = x.size(0), c = x.size(1);
   PROTOCLR_CHECK(b % groups == 0, "a batch of ", b, " images cannot be split into ", groups,

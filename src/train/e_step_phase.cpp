@@ -12,7 +12,11 @@ const features::DatasetFeatures& Trainer::key_features() {
     auto options = key_feature_options(state_.config, state_.device);
     options.progress_label = "E-step features";
     // encoder_k, centre crops, eval mode: the published E-step's compute_features.
-    state_.key_features = features::extract_features(state_.moco->encoder_k, state_.dataset, options);
+    // Every rank's momentum encoder normalises with rank 0's BatchNorm statistics.
+    std::vector<torch::Tensor> statistics;
+    for (const auto& buffer : state_.moco->encoder_k->buffers()) statistics.push_back(buffer);
+    state_.collectives->broadcast_from_first(statistics);
+    state_.key_features = state_.collectives->embed(state_.moco->encoder_k, state_.dataset, options);
   }
   return *state_.key_features;
 }
@@ -43,6 +47,7 @@ EStepOutput Trainer::e_step(int64_t epoch) {
   EStepOutput out;
   if (!state_.config.prototypes || epoch < state_.config.warmup_epochs) return out;
   Throughput timer;
+  const uint64_t sent_before = state_.collectives->bytes_sent();
   const auto& feats = key_features();
   out.feature_seconds = timer.seconds();  // ~0 when the kNN monitor already computed them
   cluster::EStepOptions options = e_step_options(state_.config);
@@ -53,14 +58,14 @@ EStepOutput Trainer::e_step(int64_t epoch) {
       options.init_centroids.push_back(same_k ? state_.estep->levels[m].prototypes : torch::Tensor());
     }
   }
-  state_.estep = state_.collectives->cluster_features(feats.features, options);
-  if (feats.unreadable() > 0) cluster::assign_dataset_rows(*state_.estep, feats.rows, feats.dataset_size);
+  state_.estep = state_.collectives->cluster_features(feats, options);
   exclude_unclustered_rows();
   const double feature_seconds = out.feature_seconds;
   out = levels_of_last_e_step();
   out.feature_seconds = feature_seconds;
   out.seconds = timer.seconds();
   out.kmeans_seconds = state_.estep->seconds;
+  out.sent_bytes = state_.collectives->bytes_sent() - sent_before;
   log::info("E-step ", format_duration(out.seconds), ": ", out.cluster_sizes.dump());
   return out;
 }

@@ -29,10 +29,11 @@ nlohmann::json epoch_record(int64_t epoch, const EStepOutput& estep, const Epoch
 }  // namespace
 
 nlohmann::json Trainer::knn_monitor() {
-  const auto& bank = key_features();
+  // Several processes: each embeds its shard of both sets, then every rank holds them all.
+  const auto bank = state_.collectives->gather_features(key_features());
   auto options = key_feature_options(state_.config, state_.device);
   options.progress_label = "kNN features";
-  const auto test = features::extract_features(state_.moco->encoder_k, state_.val, options);
+  const auto test = state_.collectives->gather_features(state_.collectives->embed(state_.moco->encoder_k, state_.val, options));
   features::KnnOptions kopt;
   kopt.k = state_.config.knn_k;
   kopt.temperature = state_.config.knn_temperature;
@@ -44,6 +45,11 @@ nlohmann::json Trainer::knn_monitor() {
 nlohmann::json Trainer::finish_epoch(int64_t epoch, const EStepOutput& estep, const EpochStats& stats) {
   const auto& c = state_.config;
   nlohmann::json record = epoch_record(epoch, estep, stats);
+  if (state_.collectives->world_size() > 1) {  // counted by rank 0 (dist::Traffic)
+    record["processes"] = state_.collectives->world_size();
+    record["sent_bytes_per_step"] = stats.steps > 0 ? stats.sent_bytes / stats.steps : 0;
+    record["estep_sent_bytes"] = estep.sent_bytes;
+  }
   const bool last = epoch + 1 == c.epochs;
   if (state_.val && !state_.dataset->classes().empty() && c.knn_every > 0 && ((epoch + 1) % c.knn_every == 0 || last))
     record.update(knn_monitor());
@@ -53,9 +59,11 @@ nlohmann::json Trainer::finish_epoch(int64_t epoch, const EStepOutput& estep, co
     log::warn("epoch ", epoch + 1, ": keys of different images have mean cosine ", stats.key_cosine,
               ", the embedding is collapsing (try a lower --lr, a shorter --queue-size or a larger --moco-m;"
               " docs/BENCHMARKS.md, \"Does it learn?\")");
-  state_.metrics.write(record);
+  if (writes_run_folder()) {
+    state_.metrics.write(record);
+    write_training_curves(c.out);
+  }
   log::info(record.dump());
-  write_training_curves(c.out);
   state_.epochs_done = epoch + 1;
   if (last || (c.save_every > 0 && (epoch + 1) % c.save_every == 0)) save_checkpoint();
   if (hooks_.after_epoch) hooks_.after_epoch(state_, record);
@@ -65,6 +73,7 @@ nlohmann::json Trainer::finish_epoch(int64_t epoch, const EStepOutput& estep, co
 void Trainer::save_mid_epoch_checkpoint(int64_t epoch, const std::vector<PrototypeLevel>& levels,
                                         const EpochProgress& progress) {
   TORCH_INTERNAL_ASSERT(epoch == state_.epochs_done);
+  if (!writes_run_folder()) return;
   if (progress.steps == 0) {  // nothing done in this epoch yet: the epoch checkpoint says it all
     save_checkpoint();
     return;
@@ -85,6 +94,7 @@ void Trainer::save_mid_epoch_checkpoint(int64_t epoch, const std::vector<Prototy
 }
 
 void Trainer::save_checkpoint() {
+  if (!writes_run_folder()) return;
   run::CheckpointMeta meta;
   meta.config = state_.config;
   meta.epoch = state_.epochs_done;

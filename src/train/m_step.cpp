@@ -103,6 +103,7 @@ EpochProgress EpochProgress::from_json(const nlohmann::json& j) {
 EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& levels, const EpochProgress& start) {
   const auto& c = state_.config;
   EpochStats stats;
+  const uint64_t sent_before = state_.collectives->bytes_sent();
   stats.lr = learning_rate(c.schedule, c.lr, epoch, c.epochs, c.milestones);
   for (auto& group : state_.optimizer->param_groups())
     static_cast<torch::optim::SGDOptions&>(group.options()).lr(stats.lr);
@@ -122,7 +123,7 @@ EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& leve
     return p;
   };
   while (monitor.steps() < steps_per_epoch) {
-    if (hooks_.stop_requested && hooks_.stop_requested()) {
+    if (stop_requested()) {
       stats.stopped = true;
       // After the last finished step: --resume continues with the next one.
       save_mid_epoch_checkpoint(epoch, levels, progress());
@@ -150,18 +151,33 @@ EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& leve
           levels.empty() ? std::string() : detail::concat("  acc@proto ", monitor.last_acc_proto())));
     }
     // (At the epoch's last step a request waits for the next epoch's first step.)
-    if (monitor.steps() < steps_per_epoch && hooks_.checkpoint_requested && hooks_.checkpoint_requested()) {
+    if (monitor.steps() < steps_per_epoch && checkpoint_requested()) {
       log::progress_done();
       save_mid_epoch_checkpoint(epoch, levels, progress());
     }
   }
   log::progress_done();
   stats.progress = progress();
+  if (state_.collectives->world_size() > 1 && !stats.stopped) {
+    // The epoch's record covers every process: images summed, monitors averaged (every rank
+    // ran the same steps on equal shares, so the mean of their means is the batch mean).
+    EpochProgress& p = stats.progress;
+    std::vector<double> sums{p.loss, p.acc_inst, p.acc_proto, p.key_cosine, static_cast<double>(p.images)};
+    state_.collectives->sum_over_ranks(sums);
+    const double w = state_.collectives->world_size();
+    p.loss = sums[0] / w;
+    p.acc_inst = sums[1] / w;
+    p.acc_proto = sums[2] / w;
+    p.key_cosine = sums[3] / w;
+    p.images = static_cast<int64_t>(sums[4]);
+    stats.sent_bytes = state_.collectives->bytes_sent() - sent_before;
+  }
   stats.seconds = stats.progress.seconds;
   stats.steps = stats.progress.steps;
   stats.images = stats.progress.images;
   fill_means(stats.progress, stats);
-  if (monitor.steps() - start.steps > kSettleSteps) stats.settled_img_per_s = settled.per_second();
+  if (monitor.steps() - start.steps > kSettleSteps)  // every process steps in lockstep on an equal share
+    stats.settled_img_per_s = settled.per_second() * state_.collectives->world_size();
   return stats;
 }
 

@@ -92,9 +92,16 @@ std::unique_ptr<model::KeyBatchShuffle> Collectives::key_shuffle(int bn_splits) 
   return std::make_unique<model::SplitBatchShuffle>(bn_splits);
 }
 
-cluster::EStepResult Collectives::cluster_features(const torch::Tensor& features,
+features::DatasetFeatures Collectives::embed(model::ResNet& encoder, std::shared_ptr<const data::Dataset> dataset,
+                                             const features::ExtractOptions& options) {
+  return features::extract_features(encoder, std::move(dataset), options);
+}
+
+cluster::EStepResult Collectives::cluster_features(const features::DatasetFeatures& features,
                                                    const cluster::EStepOptions& options) {
-  return cluster::run_e_step(features, options);
+  cluster::EStepResult result = cluster::run_e_step(features.features, options);
+  if (features.unreadable() > 0) cluster::assign_dataset_rows(result, features.rows, features.dataset_size);
+  return result;
 }
 
 }  // namespace protoclr::train

@@ -3,9 +3,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "protoclr/cluster/e_step.h"
 #include "protoclr/core/error.h"
@@ -17,6 +20,7 @@
 #include "protoclr/run/environment.h"
 #include "protoclr/run/metrics.h"
 #include "protoclr/run/preemption.h"
+#include "protoclr/train/group_collectives.h"
 
 namespace protoclr::train {
 namespace fs = std::filesystem;
@@ -81,7 +85,23 @@ Trainer::Trainer(run::TrainConfig config, const std::string& resume, TrainerHook
   open_data();  // a bad path or a K larger than N fails before any model is built
   build_model();
   restore(resume);
+  if (state_.collectives->world_size() > 1) {
+    // Every process starts from rank 0's model, as DDP broadcasts it.
+    std::vector<torch::Tensor> model_state = state_.moco->parameters();
+    for (const auto& buffer : state_.moco->buffers()) model_state.push_back(buffer);
+    state_.collectives->broadcast_from_first(model_state);
+  }
   start_run_folder();
+}
+
+bool Trainer::writes_run_folder() const { return state_.collectives->rank() == 0; }
+
+bool Trainer::stop_requested() {
+  return state_.collectives->any_rank(hooks_.stop_requested && hooks_.stop_requested());
+}
+
+bool Trainer::checkpoint_requested() {
+  return state_.collectives->any_rank(hooks_.checkpoint_requested && hooks_.checkpoint_requested());
 }
 
 Trainer::~Trainer() = default;
@@ -104,7 +124,13 @@ void Trainer::open_data() {
 
 void Trainer::build_model() {
   const auto& c = state_.config;
-  state_.moco = model::MoCo(c.moco_options());
+  model::MoCoOptions moco_options = c.moco_options();
+  // --query-bn-splits counts BatchNorm groups of the whole batch; a process has its share.
+  moco_options.query_bn_groups(
+      groups_per_process(c.query_bn_splits, state_.collectives->world_size(), "--query-bn-splits"));
+  // A process of several normalises its share as one process normalises each of its groups.
+  moco_options.batch_norm_share_formula(state_.collectives->world_size() > 1);
+  state_.moco = model::MoCo(moco_options);
   state_.moco->to(state_.device);
   if (c.channels_last) model::to_channels_last(*state_.moco);
   state_.optimizer = std::make_unique<torch::optim::SGD>(
@@ -132,21 +158,30 @@ void Trainer::restore(const std::string& resume) {
 
 void Trainer::start_run_folder() {
   const auto& c = state_.config;
-  std::error_code ec;
-  fs::create_directories(c.out, ec);
-  PROTOCLR_CHECK(!ec, "cannot create the run folder '", c.out, "': ", ec.message(), " (choose another --out)");
-  run::truncate_metrics(c.out, state_.epochs_done);
-  state_.metrics = JsonLinesWriter(run::metrics_path(c.out), /*truncate=*/state_.epochs_done == 0);
-  write_file_atomic(fs::path(c.out) / "config.json", c.to_json().dump(2) + "\n");
-  // One line per start: a resumed run may be on another machine.
-  nlohmann::json environment = run::runtime_environment();
-  environment["start_epoch"] = state_.epochs_done;
-  environment["device"] = state_.device.str();
-  JsonLinesWriter((fs::path(c.out) / "environment.jsonl").string(), /*truncate=*/state_.epochs_done == 0)
-      .write(environment);
+  const int world = state_.collectives->world_size();
+  if (writes_run_folder()) {  // several processes: rank 0 writes the run folder
+    std::error_code ec;
+    fs::create_directories(c.out, ec);
+    PROTOCLR_CHECK(!ec, "cannot create the run folder '", c.out, "': ", ec.message(), " (choose another --out)");
+    run::truncate_metrics(c.out, state_.epochs_done);
+    state_.metrics = JsonLinesWriter(run::metrics_path(c.out), /*truncate=*/state_.epochs_done == 0);
+    write_file_atomic(fs::path(c.out) / "config.json", c.to_json().dump(2) + "\n");
+    // One line per start: a resumed run may be on another machine.
+    nlohmann::json environment = run::runtime_environment();
+    environment["start_epoch"] = state_.epochs_done;
+    environment["device"] = state_.device.str();
+    environment["processes"] = world;
+    JsonLinesWriter((fs::path(c.out) / "environment.jsonl").string(), /*truncate=*/state_.epochs_done == 0)
+        .write(environment);
+  }
 
   data::LoaderOptions lopt;
-  lopt.batch_size = c.batch_size;
+  // --batch-size is the whole step's batch (the published code's, over all GPUs): each of
+  // W processes takes its 1/W slice of it (data::Loader's shards).
+  if (c.batch_size % world != 0)
+    throw UsageError(detail::concat("--batch-size ", c.batch_size, " must be a multiple of the ", world,
+                                    " processes: each takes an equal share"));
+  lopt.batch_size = c.batch_size / world;
   lopt.workers = c.workers;
   lopt.views = 2;
   lopt.channels_last = c.channels_last;
@@ -171,7 +206,7 @@ TrainResult Trainer::run() {
     if (epoch == state_.epochs_done && state_.resume_point.step > 0) {
       estep = resume_mid_epoch(start);  // the interrupted epoch's own E-step and sums
     } else {
-      if (hooks_.stop_requested && hooks_.stop_requested()) {  // between epochs (e.g. in the kNN monitor)
+      if (stop_requested()) {  // between epochs (e.g. in the kNN monitor)
         result.stopped = true;
         save_checkpoint();
         break;
@@ -223,10 +258,27 @@ EStepOutput Trainer::resume_mid_epoch(EpochProgress& start) {
 TrainResult train(const run::TrainConfig& config, const std::string& resume) { return Trainer(config, resume).run(); }
 
 TrainResult train(const run::RunRequest& request) {
-  const run::TrainConfig config = run::resolve_config(request);
-  run::set_threads(config.threads);
-  run::PreemptionSignals signals;
+  run::TrainConfig config = run::resolve_config(request);
+  const dist::LaunchInfo launch = dist::LaunchInfo::from_environment();
   TrainerHooks hooks;
+  int threads = config.threads;
+  if (launch.distributed()) {
+    log::set_rank(launch.rank);
+    // The machine's cores shared among its processes, unless --threads says otherwise.
+    if (threads == 0)
+      threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / launch.local_world_size);
+    dist::GroupOptions options;
+    options.timeout = std::chrono::milliseconds(static_cast<int64_t>(request.dist_timeout * 1000));
+    if (torch::Device(config.device).is_cuda()) {
+      config.device = "cuda:" + std::to_string(launch.local_rank);  // one GPU per process
+      if (dist::backend_available(dist::Backend::kNccl)) options.backend = dist::Backend::kNccl;
+    }
+    log::info("process group: ", launch.world_size, " processes (", dist::backend_name(options.backend), "), rendezvous at ",
+              launch.master_addr, ":", launch.master_port);
+    hooks.collectives = std::make_shared<GroupCollectives>(dist::Group::connect(launch, options));
+  }
+  run::set_threads(threads);
+  run::PreemptionSignals signals;
   hooks.stop_requested = [] { return run::PreemptionSignals::stop_requested(); };
   hooks.checkpoint_requested = [] { return run::PreemptionSignals::take_checkpoint_request(); };
   TrainResult result = Trainer(config, request.resume, hooks).run();

@@ -89,6 +89,27 @@ TEST(Loader, ShardsSplitTheEpoch) {
   EXPECT_EQ(total, 12u);
 }
 
+TEST(Loader, EachRanksBatchIsItsSliceOfTheOneProcessBatch) {
+  // 3 ranks of batch 2 see what one process of batch 6 sees, rank r the r-th third of each
+  // batch; 23 images: 8 per rank (one padded from the start), the last batch of 2 split too.
+  auto ds = std::make_shared<protoclr::test_support::MemoryDataset>(23, 8, 2);
+  LoaderOptions o;
+  o.seed = 5;
+  o.batch_size = 6;
+  const auto one = Loader(ds, Augmentation(AugmentOptions::eval(8)), o).epoch_order(1);
+  o.batch_size = 2;
+  o.world_size = 3;
+  for (int r = 0; r < 3; ++r) {
+    o.rank = r;
+    const auto mine = Loader(ds, Augmentation(AugmentOptions::eval(8)), o).epoch_order(1);
+    ASSERT_EQ(mine.size(), 8u);
+    for (size_t i = 0; i < mine.size(); ++i) {
+      const size_t batch = i / 2, row = i % 2;
+      EXPECT_EQ(mine[i], one[(batch * 6 + r * 2 + row) % 23]) << "rank " << r << " sample " << i;
+    }
+  }
+}
+
 TEST(Loader, BatchLargerThanDatasetIsAClearError) {
   auto ds = std::make_shared<protoclr::test_support::MemoryDataset>(5, 8, 2);
   LoaderOptions o;

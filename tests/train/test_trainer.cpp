@@ -65,9 +65,9 @@ class RecordingCollectives : public train::Collectives {
     ++gathers;
     return torch::cat({keys, keys});
   }
-  cluster::EStepResult cluster_features(const torch::Tensor& f, const cluster::EStepOptions& o) override {
+  cluster::EStepResult cluster_features(const features::DatasetFeatures& f, const cluster::EStepOptions& o) override {
     ++clusterings;
-    rows_clustered = f.size(0);
+    rows_clustered = f.features.size(0);
     return Collectives::cluster_features(f, o);
   }
   int shuffle_groups = 0, reductions = 0, gathers = 0, clusterings = 0;

@@ -90,6 +90,10 @@ std::shared_ptr<Dataset> open_dataset(const std::string& path, const DatasetOpti
 /// forwards multi_label() and label_set().
 std::shared_ptr<Dataset> balanced_subset(std::shared_ptr<const Dataset> parent, int64_t n, uint64_t seed);
 
+/// Rows [begin, end) of `parent`, in order (one rank's shard of a dataset); the parent
+/// itself when that is every row.
+std::shared_ptr<const Dataset> row_range(std::shared_ptr<const Dataset> parent, int64_t begin, int64_t end);
+
 /// What `protoclr data inspect` reports.
 struct DatasetReport {
   std::string path;

@@ -59,6 +59,7 @@ struct LaunchInfo {
   int rank = 0;                           ///< RANK
   int world_size = 1;                     ///< WORLD_SIZE
   int local_rank = 0;                     ///< LOCAL_RANK: the GPU this process uses
+  int local_world_size = 1;               ///< LOCAL_WORLD_SIZE: processes on this machine
   std::string master_addr = "127.0.0.1";  ///< MASTER_ADDR: the host of rank 0 (the store)
   int master_port = 29500;                ///< MASTER_PORT
   bool distributed() const { return world_size > 1; }

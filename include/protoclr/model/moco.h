@@ -22,6 +22,15 @@ class KeyBatchShuffle {
   virtual torch::Tensor encode(ResNet& encoder, const torch::Tensor& x, Rng& rng) = 0;
 };
 
+/// `encoder` on x in `groups` consecutive BatchNorm groups (as many GPUs would each normalise
+/// their share of the batch), in one forward pass (model/split_batch_norm.h).
+/// share_formula: see BatchNormGroups (one process of several normalising its share).
+torch::Tensor forward_in_groups(ResNet& encoder, const torch::Tensor& x, int64_t groups, bool share_formula = false);
+
+/// The key shuffle's permutation of n rows (Fisher-Yates from `rng`), as int64 on `device`:
+/// one function, so one process and several draw the same order from the same stream.
+torch::Tensor shuffle_permutation(int64_t n, Rng& rng, const torch::Device& device);
+
 /// One process: permute the batch, normalise it in `groups` groups (split BN: each group
 /// gets its own batch statistics, as each GPU does in the reference), undo the permutation.
 class SplitBatchShuffle : public KeyBatchShuffle {
@@ -41,6 +50,9 @@ struct MoCoOptions {
   /// BatchNorm groups of the query batch, in batch order (--query-bn-splits): each GPU of
   /// the published runs normalises its own share of the batch.
   TORCH_ARG(int64_t, query_bn_groups) = 1;
+  /// One process of several: the query batch is normalised through the groups' formula even
+  /// in one group (BatchNormGroups' share_formula), as one process computes its G groups.
+  TORCH_ARG(bool, batch_norm_share_formula) = false;
 };
 
 class MoCoImpl : public torch::nn::Module {

@@ -14,7 +14,11 @@ namespace protoclr::model {
 /// batch_norm() below) normalises in `groups` groups. Scoped and nestable; 1 = plain BN.
 class BatchNormGroups {
  public:
-  explicit BatchNormGroups(int64_t groups);
+  /// share_formula: one group also goes through the groups' formula, not LibTorch's
+  /// batch_norm kernel, so that a process normalising its share of the batch computes what
+  /// one process normalising all the shares in groups does (the two kernels differ by a few
+  /// float32 ulps, which training amplifies; data-parallel runs set it).
+  explicit BatchNormGroups(int64_t groups, bool share_formula = false);
   ~BatchNormGroups();
   BatchNormGroups(const BatchNormGroups&) = delete;
   BatchNormGroups& operator=(const BatchNormGroups&) = delete;
@@ -23,6 +27,7 @@ class BatchNormGroups {
 
  private:
   int64_t saved_;
+  bool saved_share_formula_;
 };
 
 /// bn(x) for x [B, C, H, W] (either memory format, any device or dtype), in

@@ -101,6 +101,9 @@ struct RunRequest {
   /// they override the preset, the --init checkpoint's model shape and a resumed run's
   /// saved configuration.
   nlohmann::json overrides = nlohmann::json::object();
+  /// Several processes (RANK/WORLD_SIZE set): the longest a rendezvous or collective waits
+  /// for the other ranks, in seconds (--dist-timeout).
+  double dist_timeout = 60;
 };
 
 /// The one place a run's configuration is resolved, in this order:

@@ -10,6 +10,7 @@
 
 #include "protoclr/cluster/e_step.h"
 #include "protoclr/data/loader.h"
+#include "protoclr/features/extract.h"
 #include "protoclr/model/moco.h"
 
 namespace protoclr::train {
@@ -56,8 +57,8 @@ class BatchFeed {
 
 /// The collective operations of data-parallel training, at the points where the EM loop
 /// needs them. This base class is one process: every operation is the identity (the key
-/// shuffle is split-BN within the batch). A process-group implementation overrides them; the
-/// losses never gather anything themselves.
+/// shuffle is split-BN within the batch). GroupCollectives (train/group_collectives.h)
+/// runs them over a c10d process group; the losses never gather anything themselves.
 class Collectives {
  public:
   virtual ~Collectives() = default;
@@ -72,9 +73,30 @@ class Collectives {
   /// The keys of every process in rank order, [world_size * B, D]: what the queue receives
   /// (the reference's concat_all_gather before _dequeue_and_enqueue). One process: `keys`.
   virtual torch::Tensor gather_keys(const torch::Tensor& keys) { return keys; }
-  /// The E-step's k-means and concentrations over the momentum features [N, D] this process
-  /// embedded. One process: cluster::run_e_step. Sharded: per-cluster sums all-reduced.
-  virtual cluster::EStepResult cluster_features(const torch::Tensor& features, const cluster::EStepOptions& options);
+  /// rank 0's values, in place, on every rank: the model at the start (as DDP broadcasts
+  /// it) and the BatchNorm statistics before the momentum encoder embeds the data.
+  virtual void broadcast_from_first(const std::vector<torch::Tensor>& tensors) {}
+  /// True on every rank when `flag` is true on any: a stop or checkpoint request must end
+  /// every rank's epoch at the same step.
+  virtual bool any_rank(bool flag) { return flag; }
+  /// Each value summed over the ranks, in place (an epoch's monitors). One process: as is.
+  virtual void sum_over_ranks(std::vector<double>& values) {}
+  /// Bytes this process has sent to the others so far (dist::Traffic). One process: 0.
+  virtual uint64_t bytes_sent() const { return 0; }
+  /// Features of `dataset` through `encoder` for the E-step and the kNN monitor. One
+  /// process: every image. Several: this rank's contiguous shard of rows (dist::shard_of),
+  /// with `rows` the dataset rows and `dataset_size` the whole dataset's.
+  virtual features::DatasetFeatures embed(model::ResNet& encoder, std::shared_ptr<const data::Dataset> dataset,
+                                          const features::ExtractOptions& options);
+  /// Every rank's features (from embed) in dataset order: the kNN monitor's bank and test
+  /// set. One process: `mine`.
+  virtual features::DatasetFeatures gather_features(const features::DatasetFeatures& mine) { return mine; }
+  /// The E-step's k-means and concentrations over the features embed() returned, with
+  /// every level's assignments over all dataset rows (-1 for an image that could not be
+  /// read). One process: cluster::run_e_step. Several: sharded (per-cluster sums
+  /// all-reduced), then the assignments gathered for the negative sampler.
+  virtual cluster::EStepResult cluster_features(const features::DatasetFeatures& features,
+                                                const cluster::EStepOptions& options);
 };
 
 }  // namespace protoclr::train

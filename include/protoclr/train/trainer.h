@@ -45,6 +45,7 @@ struct EStepOutput {
   double feature_seconds = 0;          ///< embedding the training set (~0 when the kNN monitor already had)
   double kmeans_seconds = 0;           ///< k-means and phi
   nlohmann::json cluster_sizes = nlohmann::json::array();  ///< {"k", "largest", "smallest"} per level
+  uint64_t sent_bytes = 0;             ///< several processes: what this one sent in the E-step
 };
 
 /// One training step.
@@ -82,6 +83,7 @@ struct EpochStats {
   double seconds = 0;
   double settled_img_per_s = std::numeric_limits<double>::quiet_NaN();  ///< after kSettleSteps; NaN if none
   bool stopped = false;  ///< a stop request ended the epoch before its last step
+  uint64_t sent_bytes = 0;  ///< several processes: what this one sent in the epoch's steps
   EpochProgress progress;  ///< the sums behind the means (what a mid-epoch checkpoint saves)
 };
 
@@ -190,6 +192,11 @@ class Trainer {
   void build_model();
   void restore(const std::string& resume);
   void start_run_folder();
+  /// Rank 0 (or the only process) writes metrics, curves, checkpoints and configuration.
+  bool writes_run_folder() const;
+  /// The hooks' requests, agreed by every rank (true when any rank has one).
+  bool stop_requested();
+  bool checkpoint_requested();
   std::vector<torch::Tensor> prototype_logits(const torch::Tensor& q, std::vector<PrototypeLevel>& levels,
                                               const torch::Tensor& index, Rng& rng);
   nlohmann::json knn_monitor();

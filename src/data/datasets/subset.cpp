@@ -1,6 +1,7 @@
-// Subsets (balanced_subset): a class-balanced random selection that forwards everything to
+// Subsets: a class-balanced random selection (balanced_subset) or a range of rows (row_range) that forwards everything to
 // its parent dataset; not a file format (declared in include/protoclr/data/dataset.h).
 #include <algorithm>
+#include <numeric>
 
 #include "protoclr/core/error.h"
 #include "protoclr/core/rng.h"
@@ -77,6 +78,17 @@ std::shared_ptr<Dataset> balanced_subset(std::shared_ptr<const Dataset> parent, 
   }
   std::sort(chosen.begin(), chosen.end());
   return std::make_shared<SubsetDataset>(std::move(parent), std::move(chosen));
+}
+
+std::shared_ptr<const Dataset> row_range(std::shared_ptr<const Dataset> parent, int64_t begin, int64_t end) {
+  PROTOCLR_CHECK(parent, "row_range: no dataset");
+  const auto n = static_cast<int64_t>(parent->size());
+  PROTOCLR_CHECK(0 <= begin && begin <= end && end <= n, "row_range: rows [", begin, ", ", end,
+                 ") are outside the dataset's ", n);
+  if (begin == 0 && end == n) return parent;
+  std::vector<size_t> rows(static_cast<size_t>(end - begin));
+  std::iota(rows.begin(), rows.end(), static_cast<size_t>(begin));
+  return std::make_shared<SubsetDataset>(std::move(parent), std::move(rows));
 }
 
 }  // namespace protoclr::data
