@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "protoclr/cluster/kmeans.h"
+#include "protoclr/dist/group.h"
 #include "protoclr/dist/launch.h"
 #include "protoclr/run/config.h"
 #include "protoclr/run/preemption.h"
@@ -133,12 +134,14 @@ void add_train_command(CLI::App& app) {
       return;
     }
     const auto result = train::train(f->request);
-    std::cout << "run folder: " << result.run_dir << "\n";
+    const bool first_rank = dist::LaunchInfo::from_environment().rank == 0;  // the others stay quiet
+    if (first_rank) std::cout << "run folder: " << result.run_dir << "\n";
     if (result.stopped) {
       const int sig = result.stop_signal;
-      std::cerr << "stopped by " << run::signal_name(sig) << " in epoch " << result.epochs_done + 1 << " after step "
-                << result.stopped_at_step << "; the checkpoint is saved: `protoclr train --resume " << result.run_dir
-                << "` continues from the next step\n";
+      if (first_rank)
+        std::cerr << "stopped by " << run::signal_name(sig) << " in epoch " << result.epochs_done + 1
+                  << " after step " << result.stopped_at_step << "; the checkpoint is saved: `protoclr train --resume "
+                  << result.run_dir << "` continues from the next step\n";
       throw ExitStatus{sig > 0 ? 128 + sig : 1};  // the shell's status for a signal: not a finished run
     }
   });

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +69,10 @@ pid_t start_rank(const std::string& program, const std::vector<std::string>& arg
   if (pid == 0) {
     // The child: default signal handling, rank 0 keeps stdout, the others discard theirs.
     for (int s : {SIGTERM, SIGINT, SIGUSR1}) ::signal(s, SIG_DFL);
+    // Its own process group, so a terminal's Ctrl-C reaches it once, through the launcher
+    // (twice would be "stop at once"); and SIGTERM if the launcher itself dies.
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (rank != 0) {
       const int null = ::open("/dev/null", O_WRONLY);
       if (null >= 0) ::dup2(null, STDOUT_FILENO);
