@@ -127,7 +127,7 @@ void add_train_command(CLI::App& app) {
       // The launcher: this command line without --nproc-per-node, once per rank.
       dist::LocalLaunchOptions launch;
       launch.processes = *nproc;
-      if (const char* port = std::getenv("MASTER_PORT")) launch.master_port = std::atoi(port);
+      if (std::getenv("MASTER_PORT") != nullptr) launch.master_port = dist::LaunchInfo::from_environment().master_port;
       const int status = dist::run_local_processes(
           "/proc/self/exe", dist::without_flag(dist::own_arguments(), "--nproc-per-node"), launch);
       if (status != 0) throw ExitStatus{status};

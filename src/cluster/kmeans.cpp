@@ -68,11 +68,11 @@ FaissRun faiss_train(const torch::Tensor& x, const KMeansOptions& options, int r
 
 }  // namespace
 
-void kmeans_check(const torch::Tensor& features, const KMeansOptions& options) {
+void kmeans_check(const torch::Tensor& features, const KMeansOptions& options, int64_t total_rows) {
   PROTOCLR_CHECK(features.defined() && features.dim() == 2,
                  "k-means features must be a 2-D [N, D] tensor, got ",
                  features.defined() ? features.sizes() : at::IntArrayRef{});
-  const int64_t n = features.size(0);
+  const int64_t n = total_rows >= 0 ? total_rows : features.size(0);
   const int64_t d = features.size(1);
   const int64_t k = options.k;
   PROTOCLR_CHECK(k >= 1, "--num-clusters K=", k, " must be at least 1");

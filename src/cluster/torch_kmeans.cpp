@@ -207,28 +207,19 @@ KMeansResult torch_kmeans_train(const torch::Tensor& features, const KMeansOptio
 }
 
 KMeansResult torch_kmeans_train(const torch::Tensor& shard, const KMeansOptions& options, dist::Group& group) {
-  if (!group.distributed()) kmeans_check(shard, options);
   torch::NoGradGuard no_grad;
-  // Every rank's row count: the global N and this shard's offset.
+  // Every rank's row count (-1: no [N, D] features, so that all ranks fail together): the
+  // global N and this shard's offset.
   const std::vector<int64_t> rows = group.all_gather_value(shard.defined() && shard.dim() == 2 ? shard.size(0) : -1);
   int64_t n = 0;
   int64_t offset = 0;
   for (int r = 0; r < group.size(); ++r) {
+    if (r == group.rank() && rows[r] < 0) kmeans_check(shard, options);  // names the shape
     PROTOCLR_CHECK(rows[r] >= 0, "k-means: rank ", r, " has no [N, D] features");
     if (r < group.rank()) offset += rows[r];
     n += rows[r];
   }
-  if (group.distributed()) {
-    // kmeans_check's checks on the whole: N over all ranks, this shard's values.
-    PROTOCLR_CHECK(options.k >= 1 && options.k <= n, "k-means: K=", options.k, " must be in [1, N=", n,
-                   "] (--num-clusters)");
-    PROTOCLR_CHECK(options.iterations >= 1 && options.redo >= 1, "k-means: iterations and redo must be >= 1");
-    PROTOCLR_CHECK(!options.init_centroids.defined() ||
-                       options.init_centroids.sizes() == torch::IntArrayRef({options.k, shard.size(1)}),
-                   "k-means: initial centroids must be [K, D] = [", options.k, ", ", shard.size(1), "]");
-    PROTOCLR_CHECK(shard.size(0) == 0 || torch::isfinite(shard).all().item<bool>(),
-                   "k-means: rank ", group.rank(), "'s features contain NaN or Inf");
-  }
+  kmeans_check(shard, options, n);
   const torch::Tensor x = shard.detach().to(torch::kFloat).contiguous();
   const torch::Device device = x.device();
   const int64_t k = options.k;

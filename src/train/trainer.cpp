@@ -80,6 +80,12 @@ Trainer::Trainer(run::TrainConfig config, const std::string& resume, TrainerHook
   PROTOCLR_CHECK(!state_.device.is_cuda() || torch::cuda::is_available(), "--device ", state_.config.device,
                  " asked for, but this LibTorch has no CUDA device (use --device cpu)");
   state_.collectives = hooks_.collectives ? hooks_.collectives : std::make_shared<Collectives>();
+  // --batch-size is the whole step's batch (the published code's, over all GPUs): each of
+  // W processes takes its 1/W slice of it (data::Loader's shards).
+  const int world = state_.collectives->world_size();
+  if (state_.config.batch_size % world != 0)
+    throw UsageError(detail::concat("--batch-size ", state_.config.batch_size, " must be a multiple of the ", world,
+                                    " processes: each takes an equal share"));
   torch::manual_seed(state_.config.seed);
   check_run_folder(state_.config.out);  // before any data is read; made once the run can start
   open_data();  // a bad path or a K larger than N fails before any model is built
@@ -176,12 +182,7 @@ void Trainer::start_run_folder() {
   }
 
   data::LoaderOptions lopt;
-  // --batch-size is the whole step's batch (the published code's, over all GPUs): each of
-  // W processes takes its 1/W slice of it (data::Loader's shards).
-  if (c.batch_size % world != 0)
-    throw UsageError(detail::concat("--batch-size ", c.batch_size, " must be a multiple of the ", world,
-                                    " processes: each takes an equal share"));
-  lopt.batch_size = c.batch_size / world;
+  lopt.batch_size = c.batch_size / world;  // each process' slice (checked in the constructor)
   lopt.workers = c.workers;
   lopt.views = 2;
   lopt.channels_last = c.channels_last;

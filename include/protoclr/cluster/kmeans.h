@@ -48,7 +48,8 @@ KMeansResult kmeans_train(const torch::Tensor& features, const KMeansOptions& op
 /// features [N, D] with D >= 1 and no NaN/Inf, 1 <= K <= N (naming --num-clusters),
 /// iterations and redo >= 1, init_centroids (if defined) [K, D] and finite. Warns (through
 /// the logger, not faiss' fprintf) below min_points_per_centroid points per cluster.
-void kmeans_check(const torch::Tensor& features, const KMeansOptions& options);
+/// total_rows: N when `features` is one rank's shard of the points (-1: features.size(0)).
+void kmeans_check(const torch::Tensor& features, const KMeansOptions& options, int64_t total_rows = -1);
 
 /// Which k-means implementation the E-step runs (--kmeans-backend).
 enum class KMeansBackend {
