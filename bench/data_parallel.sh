@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 15: 2 processes x 1 thread against 1 process x 2 threads at the same global batch, on
 # a CIFAR-10 subset: the steps' settled img/s (epoch 1, InfoNCE; epoch 2, ProtoNCE after a
-# sharded E-step), the E-step's time and the bytes each process sent (dist::Traffic).
+# sharded E-step), the E-step's time and the bytes each process sent (dist::Traffic); and the
+# two processes again with the gradient all-reduce after backward instead of overlapped.
 # Usage: bench/data_parallel.sh [DATA] (default ../shared/datasets/cifar10/train); PROTOCLR, OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +14,10 @@ common=(train --data "$data" --limit 5120 --preset pcl-v2 --arch resnet18 --cifa
         --max-steps 20 --knn-every 0 --kmeans-backend torch)
 "$bin" "${common[@]}" --threads 2 --workers 2 --out "$out/one" >/dev/null
 "$bin" "${common[@]}" --threads 1 --workers 1 --nproc-per-node 2 --out "$out/two" >/dev/null
+"$bin" "${common[@]}" --threads 1 --workers 1 --nproc-per-node 2 --overlap-gradients false --out "$out/two-after-backward" >/dev/null
 python3 - "$out" <<'PY'
 import json, sys
-for name in ("one", "two"):
+for name in ("one", "two", "two-after-backward"):
     for line in open(f"{sys.argv[1]}/{name}/metrics.jsonl"):
         r = json.loads(line)
         print(f"{name}: epoch {r['epoch']}  settled {r['settled_img_per_s']:.1f} img/s  "

@@ -119,6 +119,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--dist-timeout", f->request.dist_timeout,
                   "Seconds a process waits for the others at start and at every collective before it fails")
       ->check(positive())->capture_default_str();
+  cmd->add_option("--overlap-gradients", f->request.overlap_gradients,
+                  "Several processes: all-reduce gradients while backward still runs (false: after it; same result)")
+      ->capture_default_str();
 
   cmd->callback([f, nproc] {
     for (auto& [opt, apply] : f->explicit_values)

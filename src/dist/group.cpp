@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 
 // Gloo: where its headers exist (Debian's libgloo-dev beside Debian's LibTorch; PyTorch 2.x's
@@ -39,6 +42,8 @@ using BackendGroup = c10d::Backend;
 #else
 using BackendGroup = c10d::ProcessGroup;
 #endif
+/// A collective in flight: c10::intrusive_ptr to 1.13's ProcessGroup::Work, 2.x's c10d::Work.
+using WorkHandle = decltype(std::declval<BackendGroup&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
 
 /// The first line of a c10 error without its C++ backtrace, or what() of another exception.
 std::string first_line(const std::exception& error) {
@@ -69,6 +74,81 @@ bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
 
+std::string arrival_key(int rank) { return "protoclr/arrived/" + std::to_string(rank); }
+std::string heartbeat_key(int rank) { return "protoclr/heartbeat/" + std::to_string(rank); }
+
+/// "rank 1" or "ranks 1, 3".
+std::string ranks_text(const std::vector<int>& ranks) {
+  std::string text = ranks.size() == 1 ? "rank " : "ranks ";
+  for (size_t i = 0; i < ranks.size(); ++i) text += (i > 0 ? ", " : "") + std::to_string(ranks[i]);
+  return text;
+}
+
+double seconds(std::chrono::milliseconds timeout) { return static_cast<double>(timeout.count()) / 1000.0; }
+
+/// Each rank marks its arrival in the store, then waits for every other's: a rank that never
+/// starts is named (c10d's own rendezvous would time out without saying which).
+void await_every_rank(c10d::Store& store, int rank, int size, std::chrono::milliseconds timeout) {
+  store.add(arrival_key(rank), 1);
+  std::vector<std::string> keys;
+  for (int r = 0; r < size; ++r) keys.push_back(arrival_key(r));
+  try {
+    store.wait(keys, timeout);
+  } catch (const std::exception& error) {
+    std::vector<int> missing;
+    for (int r = 0; r < size; ++r)
+      if (!store.check({arrival_key(r)})) missing.push_back(r);
+    if (missing.empty()) throw;
+    throw Error(detail::concat("rank ", rank, " of ", size, ": ", ranks_text(missing), " did not arrive within ",
+                               seconds(timeout), " s (did ", missing.size() == 1 ? "it" : "they",
+                               " start, with the same WORLD_SIZE, MASTER_ADDR and MASTER_PORT? --dist-timeout sets the wait)"));
+  }
+}
+
+/// Each rank bumps its counter in the store once a second from a thread of its own, so a
+/// rank whose collective fails can tell which peers went silent (Group::diagnosis): the
+/// message names the rank that died even when no launcher of ours watches the processes.
+class Heartbeat {
+ public:
+  static constexpr std::chrono::milliseconds kInterval{1000};
+
+  Heartbeat(c10::intrusive_ptr<c10d::Store> store, int rank) : store_(std::move(store)), key_(heartbeat_key(rank)) {
+    thread_ = std::thread([this] { beat(); });
+  }
+  ~Heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  Heartbeat(const Heartbeat&) = delete;
+  Heartbeat& operator=(const Heartbeat&) = delete;
+
+ private:
+  void beat() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_) {
+      lock.unlock();
+      try {
+        store_->add(key_, 1);
+      } catch (const std::exception&) {
+        return;  // the store is gone (rank 0 ended): there is no one left to tell
+      }
+      lock.lock();
+      wake_.wait_for(lock, kInterval, [this] { return stop_; });
+    }
+  }
+
+  c10::intrusive_ptr<c10d::Store> store_;
+  std::string key_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 struct Group::StoreHandle {
@@ -79,6 +159,7 @@ struct Group::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<BackendGroup> group;
   torch::Device device{torch::kCPU};  ///< where the backend wants tensors
+  std::unique_ptr<Heartbeat> heartbeat;
 };
 
 bool backend_available(Backend backend) {
@@ -133,6 +214,7 @@ std::shared_ptr<Group> Group::on_store(const std::shared_ptr<StoreHandle>& store
   auto impl = std::make_unique<Impl>();
   impl->store = store->store;
   impl->store->setTimeout(options.timeout);
+  await_every_rank(*impl->store, rank, size, options.timeout);
   try {
     if (options.backend == Backend::kGloo) {
 #if PROTOCLR_HAVE_GLOO
@@ -160,6 +242,7 @@ std::shared_ptr<Group> Group::on_store(const std::shared_ptr<StoreHandle>& store
                                " process group failed: ", first_line(error),
                                " (did every rank start? the wait is bounded by --dist-timeout)"));
   }
+  impl->heartbeat = std::make_unique<Heartbeat>(impl->store, rank);
   return std::shared_ptr<Group>(new Group(std::move(impl), rank, size, options));
 }
 
@@ -169,7 +252,7 @@ std::shared_ptr<Group> Group::connect(const LaunchInfo& launch, const GroupOptio
   store_options.port = static_cast<std::uint16_t>(launch.master_port);
   store_options.isServer = launch.rank == 0;
   store_options.numWorkers = static_cast<std::size_t>(launch.world_size);
-  store_options.waitWorkers = true;
+  store_options.waitWorkers = false;  // await_every_rank waits, and names a rank that never comes
   store_options.timeout = options.timeout;
   auto handle = std::make_shared<StoreHandle>();
   try {
@@ -187,25 +270,91 @@ std::shared_ptr<Group> Group::connect(const LaunchInfo& launch, const GroupOptio
 }
 
 void Group::fail(const char* operation, const std::exception& error) const {
-  throw Error(detail::concat("rank ", rank_, " of ", size_, ": ", operation, " failed: ", first_line(error),
-                             " (another rank stopped, see its log, or did not arrive within ",
-                             options_.timeout.count() / 1000.0, " s)"));
+  throw Error(detail::concat("rank ", rank_, " of ", size_, ": ", operation, " failed: ", first_line(error), " (",
+                             diagnosis(), ")"));
 }
 
-void Group::all_reduce_sum(torch::Tensor& tensor) {
-  if (size_ == 1) return;
-  TORCH_INTERNAL_ASSERT(tensor.is_contiguous(), "all_reduce_sum needs a contiguous tensor");
-  const bool staged = tensor.device() != impl_->device;
-  std::vector<torch::Tensor> buffers{staged ? tensor.to(impl_->device) : tensor};
+std::string Group::diagnosis() const {
+  const double timeout = seconds(options_.timeout);
   try {
-    impl_->group->allreduce(buffers)->wait(options_.timeout);
+    // The peers' heartbeats now and a few beats later: those that did not move are gone.
+    std::vector<int64_t> before(static_cast<size_t>(size_));
+    for (int r = 0; r < size_; ++r)
+      if (r != rank_) before[r] = impl_->store->add(heartbeat_key(r), 0);
+    std::this_thread::sleep_for(Heartbeat::kInterval * 7 / 2);
+    std::vector<int> silent;
+    for (int r = 0; r < size_; ++r)
+      if (r != rank_ && impl_->store->add(heartbeat_key(r), 0) == before[r]) silent.push_back(r);
+    if (!silent.empty())
+      return detail::concat(ranks_text(silent), " stopped: see ", silent.size() == 1 ? "its" : "their", " log");
+    return detail::concat("every other rank is still running: one is stuck or slower than the ", timeout,
+                          " s --dist-timeout allows");
+  } catch (const std::exception&) {
+    if (rank_ != 0) return "rank 0, which hosts the rendezvous store, stopped: see its log";
+    return detail::concat("another rank stopped, see its log, or did not arrive within ", timeout, " s");
+  }
+}
+
+struct Group::PendingSum::State {
+  const Group* group = nullptr;
+  WorkHandle work;
+  torch::Tensor staged;  ///< the backend's copy, when `target` lives on another device
+  torch::Tensor target;
+  bool finished = false;
+};
+
+Group::PendingSum::PendingSum(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Group::PendingSum::PendingSum(PendingSum&&) noexcept = default;
+Group::PendingSum& Group::PendingSum::operator=(PendingSum&& other) noexcept {
+  if (this != &other) {
+    if (state_ && !state_->finished && state_->work) state_->work->wait(state_->group->options_.timeout);
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+Group::PendingSum::~PendingSum() {
+  if (!state_ || state_->finished || !state_->work) return;
+  try {
+    state_->work->wait(state_->group->options_.timeout);
+  } catch (...) {  // unwinding from another failure: the first one is the one to report
+  }
+}
+
+void Group::PendingSum::wait() {
+  if (!state_ || state_->finished) return;
+  state_->finished = true;
+  if (!state_->work) return;  // a group of one
+  try {
+    state_->work->wait(state_->group->options_.timeout);
+  } catch (const std::exception& error) {
+    state_->group->fail("all_reduce", error);
+  }
+  if (state_->staged.defined()) state_->target.copy_(state_->staged);
+}
+
+Group::PendingSum Group::all_reduce_sum_async(torch::Tensor& tensor) {
+  auto state = std::make_unique<PendingSum::State>();
+  state->group = this;
+  if (size_ == 1) return PendingSum(std::move(state));
+  TORCH_INTERNAL_ASSERT(tensor.is_contiguous(), "all_reduce_sum needs a contiguous tensor");
+  std::vector<torch::Tensor> buffers{tensor};
+  if (tensor.device() != impl_->device) {
+    state->staged = tensor.to(impl_->device);
+    state->target = tensor;
+    buffers[0] = state->staged;
+  }
+  try {
+    state->work = impl_->group->allreduce(buffers);
   } catch (const std::exception& error) {
     fail("all_reduce", error);
   }
-  if (staged) tensor.copy_(buffers[0]);
   traffic_.all_reduce_bytes += static_cast<uint64_t>(2.0 * (size_ - 1) / size_ * tensor.nbytes());
   ++traffic_.calls;
+  return PendingSum(std::move(state));
 }
+
+void Group::all_reduce_sum(torch::Tensor& tensor) { all_reduce_sum_async(tensor).wait(); }
 
 void Group::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
   if (size_ == 1 || tensors.empty()) return;

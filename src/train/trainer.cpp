@@ -143,6 +143,7 @@ void Trainer::build_model() {
       state_.moco->encoder_q->parameters(),
       torch::optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
   state_.key_shuffle = state_.collectives->key_shuffle(c.bn_splits);
+  state_.collectives->watch_gradients(state_.optimizer->param_groups()[0].params());
 }
 
 void Trainer::restore(const std::string& resume) {
@@ -276,7 +277,8 @@ TrainResult train(const run::RunRequest& request) {
     }
     log::info("process group: ", launch.world_size, " processes (", dist::backend_name(options.backend), "), rendezvous at ",
               launch.master_addr, ":", launch.master_port);
-    hooks.collectives = std::make_shared<GroupCollectives>(dist::Group::connect(launch, options));
+    hooks.collectives = std::make_shared<GroupCollectives>(dist::Group::connect(launch, options),
+                                                           GroupCollectives::kBucketBytes, request.overlap_gradients);
   }
   run::set_threads(threads);
   run::PreemptionSignals signals;

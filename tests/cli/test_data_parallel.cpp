@@ -171,15 +171,14 @@ TEST_F(DataParallelTest, WhenOneRankDiesTheOtherExitsWithinTheTimeoutNamingIt) {
   const auto run2 = tmp_.path() / "run2";
   const std::string port = std::to_string(20000 + ::getpid() % 20000);
   const auto rank_args = with_flag(tiny_parallel(data, run2, 50), "--dist-timeout", "20");
-  const std::vector<std::string> env = {"WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port};
-  auto with = [&](int rank) {
-    auto e = env;
+  auto with = [](int rank, const std::string& at_port) {
+    std::vector<std::string> e = {"WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + at_port};
     e.push_back("RANK=" + std::to_string(rank));
     e.push_back("LOCAL_RANK=" + std::to_string(rank));
     return e;
   };
-  Command rank0(tmp_.path(), rank_args, with(0));
-  Command rank1(tmp_.path(), rank_args, with(1));
+  Command rank0(tmp_.path(), rank_args, with(0, port));
+  Command rank1(tmp_.path(), rank_args, with(1, port));
   while (finished_epochs(run2) == 0 && std::chrono::steady_clock::now() < deadline + std::chrono::minutes(5))
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const auto t0 = std::chrono::steady_clock::now();
@@ -190,7 +189,24 @@ TEST_F(DataParallelTest, WhenOneRankDiesTheOtherExitsWithinTheTimeoutNamingIt) {
   EXPECT_EQ(status0, 1) << rank0.err();
   EXPECT_LT(alone, 60.0);
   EXPECT_NE(rank0.err().find("error: rank 0 of 2:"), std::string::npos) << rank0.err();
+  EXPECT_NE(rank0.err().find("rank 1 stopped"), std::string::npos) << "the survivor names the dead rank\n"
+                                                                    << rank0.err();
   EXPECT_EQ(count_of(rank0.err(), "error:"), 1u) << rank0.err();
+
+  // Rank 0 killed: the rendezvous store dies with it, and the survivor says so.
+  const auto run3 = tmp_.path() / "run3";
+  const auto rank_args3 = with_flag(tiny_parallel(data, run3, 50), "--dist-timeout", "20");
+  const std::string port3 = std::to_string(std::stoi(port) + 1);
+  Command first(tmp_.path(), rank_args3, with(0, port3));
+  Command second(tmp_.path(), rank_args3, with(1, port3));
+  while (finished_epochs(run3) == 0 && std::chrono::steady_clock::now() < deadline + std::chrono::minutes(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  first.send(SIGKILL);
+  first.wait();
+  EXPECT_EQ(second.wait(), 1) << second.err();
+  EXPECT_NE(second.err().find("error: rank 1 of 2:"), std::string::npos) << second.err();
+  EXPECT_NE(second.err().find("rank 0, which hosts the rendezvous store, stopped"), std::string::npos)
+      << second.err();
 }
 
 // Catches: a rank that never arrives leaving the others waiting forever.
@@ -205,6 +221,6 @@ TEST_F(DataParallelTest, ARankThatNeverStartsFailsTheOthersWithinTheTimeout) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(status, 1) << rank0.err();
   EXPECT_LT(seconds, 60.0);
-  EXPECT_NE(rank0.err().find("rank 0 of 2"), std::string::npos) << rank0.err();
+  EXPECT_NE(rank0.err().find("rank 0 of 2: rank 1 did not arrive within 5 s"), std::string::npos) << rank0.err();
   EXPECT_EQ(count_of(rank0.err(), "error:"), 1u) << rank0.err();
 }

@@ -88,8 +88,29 @@ TEST(Group, ARankThatNeverArrivesFailsThePeerWithinTheTimeoutNamingIt) {
   const std::string message = error_of([&] { pd::Group::on_store(store, 0, 2, options); });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(message.find("rank 0 of 2"), std::string::npos) << message;
+  EXPECT_NE(message.find("rank 1 did not arrive within 1.5 s"), std::string::npos) << message;
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   EXPECT_LT(seconds, 30.0);
+}
+
+// Catches: a survivor that says only "another rank stopped" when no launcher of ours watched
+// the processes (torchrun, a scheduler): the heartbeats in the store name the one gone.
+TEST(Group, ACollectiveAfterAPeerLeftNamesThatPeer) {
+  SKIP_WITHOUT_GLOO();
+  pd::GroupOptions options;
+  options.timeout = std::chrono::milliseconds(10'000);
+  const auto store = pd::Group::in_memory_store();
+  std::thread leaver([&] { pd::Group::on_store(store, 1, 2, options); });  // joins, then leaves at once
+  const auto group = pd::Group::on_store(store, 0, 2, options);
+  leaver.join();
+  const auto start = std::chrono::steady_clock::now();
+  torch::Tensor t = torch::ones({4});
+  const std::string message = error_of([&] { group->all_reduce_sum(t); });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(message.find("rank 0 of 2: all_reduce failed"), std::string::npos) << message;
+  EXPECT_NE(message.find("(rank 1 stopped: see its log)"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  EXPECT_LT(seconds, 20.0);
 }
 
 TEST(LaunchInfo, ReadsTorchrunVariablesAndRejectsBadOnes) {

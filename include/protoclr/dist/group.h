@@ -98,8 +98,30 @@ class Group {
   Backend backend() const { return options_.backend; }
   bool distributed() const { return size_ > 1; }
 
+  /// A collective begun and not yet finished: its result is in place once wait() returns.
+  /// Destroying one unfinished waits for it (ignoring its failure), so c10d never writes
+  /// into a freed buffer.
+  class PendingSum {
+   public:
+    PendingSum(PendingSum&&) noexcept;
+    PendingSum& operator=(PendingSum&&) noexcept;
+    ~PendingSum();
+    /// Returns when the sum is in place; a failure throws as the synchronous call would.
+    void wait();
+
+   private:
+    friend class Group;
+    struct State;
+    explicit PendingSum(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
+  };
+
   /// Sum over ranks, in place. The tensor must be contiguous (and on the backend's device).
   void all_reduce_sum(torch::Tensor& tensor);
+  /// all_reduce_sum begun in the background: the caller computes on while c10d's threads
+  /// (or NCCL's stream) reduce, and must not touch `tensor` until wait() (a gradient bucket
+  /// reduced while backward produces the next, as DDP overlaps them).
+  PendingSum all_reduce_sum_async(torch::Tensor& tensor);
   /// Sum over ranks of several tensors in one collective (flattened into one buffer of their
   /// common dtype and back): a gradient bucket.
   void all_reduce_sum(std::vector<torch::Tensor>& tensors);
@@ -121,6 +143,9 @@ class Group {
   struct Impl;
   Group(std::unique_ptr<Impl> impl, int rank, int size, GroupOptions options);
   [[noreturn]] void fail(const char* operation, const std::exception& error) const;
+  /// After a failed collective: which peers stopped (their heartbeats in the store stood
+  /// still), rank 0 gone (the store with it), or all alive (a timeout).
+  std::string diagnosis() const;
 
   std::unique_ptr<Impl> impl_;
   int rank_ = 0;

@@ -104,6 +104,9 @@ struct RunRequest {
   /// Several processes (RANK/WORLD_SIZE set): the longest a rendezvous or collective waits
   /// for the other ranks, in seconds (--dist-timeout).
   double dist_timeout = 60;
+  /// Several processes: all-reduce each gradient bucket while backward computes the rest
+  /// (--overlap-gradients; false: after backward). The result is the same either way.
+  bool overlap_gradients = true;
 };
 
 /// The one place a run's configuration is resolved, in this order:

@@ -13,9 +13,12 @@ namespace protoclr::train {
 
 class GroupCollectives : public Collectives {
  public:
-  /// bucket_bytes: gradients are all-reduced in buckets of about this many bytes (DDP's
-  /// default 25 MiB): few calls, each large enough for the bandwidth.
-  explicit GroupCollectives(std::shared_ptr<dist::Group> group, int64_t bucket_bytes = int64_t{25} << 20);
+  /// DDP's default bucket: few calls, each large enough for the bandwidth.
+  static constexpr int64_t kBucketBytes = int64_t{25} << 20;
+  /// bucket_bytes: gradients are all-reduced in buckets of about this many bytes. overlap:
+  /// whether watch_gradients() hooks them so a bucket's all-reduce runs during backward.
+  explicit GroupCollectives(std::shared_ptr<dist::Group> group, int64_t bucket_bytes = kBucketBytes,
+                            bool overlap = true);
 
   int rank() const override { return group_->rank(); }
   int world_size() const override { return group_->size(); }
@@ -24,6 +27,11 @@ class GroupCollectives : public Collectives {
   /// is needed), encode this rank's slice in bn_splits / world_size groups, gather the
   /// outputs and undo the permutation. bn_splits: BatchNorm groups of the whole batch.
   std::unique_ptr<model::KeyBatchShuffle> key_shuffle(int bn_splits) override;
+  ~GroupCollectives() override;
+  /// Hooks on the parameters copy each gradient into its bucket as backward produces it; a
+  /// full bucket's all-reduce starts at once, while backward goes on (see OverlappedGradients
+  /// in the .cpp). Without it reduce_gradients() reduces every bucket after backward.
+  void watch_gradients(const std::vector<torch::Tensor>& parameters) override;
   /// Sum over ranks, divided by the world size, in buckets, in reverse parameter order (the
   /// order backward produces them in).
   void reduce_gradients(const std::vector<torch::Tensor>& parameters) override;
@@ -41,8 +49,11 @@ class GroupCollectives : public Collectives {
   dist::Group& group() { return *group_; }
 
  private:
+  class OverlappedGradients;
   std::shared_ptr<dist::Group> group_;
   int64_t bucket_bytes_;
+  bool overlap_enabled_;
+  std::unique_ptr<OverlappedGradients> overlap_;  ///< set by watch_gradients
 };
 
 /// BatchNorm groups per process when the whole batch has `splits` (--bn-splits or

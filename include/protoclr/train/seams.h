@@ -67,8 +67,12 @@ class Collectives {
   /// Shuffle-BN for the key encoder (MoCo sec. 3.3). One process: split-BN in `bn_splits`
   /// groups, as each GPU of the reference normalises its own share.
   virtual std::unique_ptr<model::KeyBatchShuffle> key_shuffle(int bn_splits);
-  /// After backward, before the optimiser step: each gradient becomes the mean over the
-  /// processes (what DDP does). One process: unchanged.
+  /// Once, before the first backward, with the optimiser's parameters: from then on each
+  /// gradient's reduction may begin while backward still computes the others (DDP's
+  /// overlap). reduce_gradients() finishes it. One process: nothing to do.
+  virtual void watch_gradients(const std::vector<torch::Tensor>& parameters) {}
+  /// After backward (of zeroed gradients), before the optimiser step: each gradient becomes
+  /// the mean over the processes (what DDP does). One process: unchanged.
   virtual void reduce_gradients(const std::vector<torch::Tensor>& parameters) {}
   /// The keys of every process in rank order, [world_size * B, D]: what the queue receives
   /// (the reference's concat_all_gather before _dequeue_and_enqueue). One process: `keys`.
