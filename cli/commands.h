@@ -17,6 +17,8 @@ void add_eval_command(CLI::App& app);
 void add_plot_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+/// index, search, dedupe (cmd_search.cpp).
+void add_collection_commands(CLI::App& app);
 
 /// {120, 160} -> "120,160": how lists are written on the command line.
 std::string comma_list(const std::vector<int64_t>& values);

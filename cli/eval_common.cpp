@@ -75,21 +75,49 @@ nlohmann::ordered_json describe(const std::string& path, const std::string& spli
 
 }  // namespace
 
-EvalSetup make_eval_setup(const EvalFlags& f, Splits splits) {
+eval::NetworkChoice network_choice(const EvalFlags& f) {
+  eval::NetworkChoice choice;
+  choice.checkpoint = f.checkpoint;
+  choice.role = f.encoder == "key" ? eval::EncoderRole::kKey : eval::EncoderRole::kQuery;
+  choice.random_init = f.random_init;
+  choice.seed = f.seed;
+  choice.arch = f.arch;
+  choice.cifar_stem = f.cifar_stem;
+  return choice;
+}
+
+EvalSetup make_network_setup(const EvalFlags& f) {
   run::set_threads(f.threads);
   EvalSetup s;
   s.device = torch::Device(f.device);
-  const auto role = f.encoder == "key" ? eval::EncoderRole::kKey : eval::EncoderRole::kQuery;
-  if (!f.checkpoint.empty()) {
-    s.net = eval::load_encoder(f.checkpoint, role, f.random_init, f.seed);
-  } else {
-    PROTOCLR_CHECK(f.random_init, "give --checkpoint (a run folder or checkpoint file), or --random-init");
-    s.net = eval::random_encoder(model::EncoderOptions{f.arch, f.cifar_stem, 128, true}, f.seed);
-  }
+  s.network = network_choice(f);
+  s.net = eval::load_network(s.network);
   s.net.encoder->to(s.device);
   if (f.channels_last) model::to_channels_last(*s.net.encoder);
 
-  s.header["network"] = nullptr;  // filled below; first in the JSON output
+  s.extract.layer = f.layer == "pool" ? features::FeatureLayer::kPool : features::FeatureLayer::kEmbedding;
+  s.extract.image_size = f.image_size > 0 ? f.image_size : s.net.config.image_size;
+  s.extract.batch_size = f.batch_size;
+  s.extract.workers = f.workers;
+  s.extract.device = s.device;
+  s.extract.channels_last = f.channels_last;
+  s.extract.bf16 = f.bf16;
+
+  nlohmann::ordered_json net{{"checkpoint", s.net.random_init && f.checkpoint.empty() ? "" : s.net.source},
+                             {"random_init", s.net.random_init},
+                             {"encoder", f.encoder},
+                             {"arch", s.net.config.arch},
+                             {"cifar_stem", s.net.config.cifar_stem},
+                             {"epochs_trained", s.net.epoch},
+                             {"layer", f.layer},
+                             {"image_size", s.extract.image_size}};
+  if (s.net.random_init) net["seed"] = f.seed;
+  s.header["network"] = net;  // first in the JSON output
+  return s;
+}
+
+EvalSetup make_eval_setup(const EvalFlags& f, Splits splits) {
+  EvalSetup s = make_network_setup(f);
   // Data: by default the data the network was trained on, its test split for testing.
   const std::string& trained_on = s.net.config.data;
   if (splits == Splits::kTrainTest) {
@@ -111,25 +139,6 @@ EvalSetup make_eval_setup(const EvalFlags& f, Splits splits) {
     s.test = open_split(path, f.test_split, f.limit, f.seed);
     s.header["data"] = describe(path, f.test_split, *s.test);
   }
-
-  s.extract.layer = f.layer == "pool" ? features::FeatureLayer::kPool : features::FeatureLayer::kEmbedding;
-  s.extract.image_size = f.image_size > 0 ? f.image_size : s.net.config.image_size;
-  s.extract.batch_size = f.batch_size;
-  s.extract.workers = f.workers;
-  s.extract.device = s.device;
-  s.extract.channels_last = f.channels_last;
-  s.extract.bf16 = f.bf16;
-
-  nlohmann::ordered_json net{{"checkpoint", s.net.random_init && f.checkpoint.empty() ? "" : s.net.source},
-                             {"random_init", s.net.random_init},
-                             {"encoder", f.encoder},
-                             {"arch", s.net.config.arch},
-                             {"cifar_stem", s.net.config.cifar_stem},
-                             {"epochs_trained", s.net.epoch},
-                             {"layer", f.layer},
-                             {"image_size", s.extract.image_size}};
-  if (s.net.random_init) net["seed"] = f.seed;
-  s.header["network"] = net;
   return s;
 }
 

@@ -44,6 +44,7 @@ void add_eval_flags(CLI::App* cmd, EvalFlags& f, Splits splits, const std::strin
 
 /// Everything resolved: the network on its device, the datasets, the extraction options.
 struct EvalSetup {
+  eval::NetworkChoice network;  ///< what the flags chose (saved by `protoclr index`)
   eval::LoadedEncoder net;
   torch::Device device = torch::kCPU;
   std::shared_ptr<data::Dataset> train;  ///< null for Splits::kOne
@@ -53,6 +54,11 @@ struct EvalSetup {
 };
 
 EvalSetup make_eval_setup(const EvalFlags& f, Splits splits);
+/// The network and extraction options only (no data opened): what make_eval_setup starts with.
+EvalSetup make_network_setup(const EvalFlags& f);
+
+/// The network the flags name (--checkpoint, --encoder, --random-init, --seed, --arch, --cifar-stem).
+eval::NetworkChoice network_choice(const EvalFlags& f);
 
 /// Features of `dataset` through the set-up's network (progress labelled `what`).
 features::DatasetFeatures extract(EvalSetup& s, const std::shared_ptr<data::Dataset>& dataset, const std::string& what);

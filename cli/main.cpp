@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   protoclr::cli::add_plot_command(app);
   protoclr::cli::add_import_command(app);
   protoclr::cli::add_export_command(app);
+  protoclr::cli::add_collection_commands(app);
   try {
     app.parse(argc, argv);
     protoclr::data::warn_unreadable_summary();

@@ -1,5 +1,6 @@
 #include "protoclr/eval/encoder.h"
 
+#include "protoclr/core/error.h"
 #include "protoclr/run/checkpoint.h"
 
 namespace protoclr::eval {
@@ -36,6 +37,12 @@ LoadedEncoder load_encoder(const std::string& checkpoint, EncoderRole role, bool
   out.epoch = meta.epoch;
   out.source = path;
   return out;
+}
+
+LoadedEncoder load_network(const NetworkChoice& choice) {
+  if (!choice.checkpoint.empty()) return load_encoder(choice.checkpoint, choice.role, choice.random_init, choice.seed);
+  PROTOCLR_CHECK(choice.random_init, "give --checkpoint (a run folder or checkpoint file), or --random-init");
+  return random_encoder(model::EncoderOptions{choice.arch, choice.cifar_stem, 128, true}, choice.seed);
 }
 
 }  // namespace protoclr::eval

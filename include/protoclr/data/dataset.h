@@ -90,6 +90,13 @@ std::shared_ptr<Dataset> open_dataset(const std::string& path, const DatasetOpti
 /// forwards multi_label() and label_set().
 std::shared_ptr<Dataset> balanced_subset(std::shared_ptr<const Dataset> parent, int64_t n, uint64_t seed);
 
+/// Rows `indices` of `parent`, in that order (the new files an index update embeds).
+std::shared_ptr<const Dataset> rows_of(std::shared_ptr<const Dataset> parent, std::vector<size_t> indices);
+
+/// Image files named one by one, unlabeled ("files"): a search's query images. Not checked
+/// here; a file that cannot be read fails where it is loaded, naming it.
+std::shared_ptr<const Dataset> image_files(std::vector<std::string> paths);
+
 /// Rows [begin, end) of `parent`, in order (one rank's shard of a dataset); the parent
 /// itself when that is every row.
 std::shared_ptr<const Dataset> row_range(std::shared_ptr<const Dataset> parent, int64_t begin, int64_t end);

@@ -31,4 +31,21 @@ LoadedEncoder random_encoder(const model::EncoderOptions& options, uint64_t seed
 LoadedEncoder load_encoder(const std::string& checkpoint, EncoderRole role, bool random_init = false,
                            uint64_t seed = 0);
 
+/// Which network, as the evaluation commands' flags name it (--checkpoint, --encoder,
+/// --random-init, --seed, and --arch/--cifar-stem for a random network without checkpoint).
+/// Saved beside what it computed when a later command must compute the same way (an index:
+/// a query is embedded by the collection's network).
+struct NetworkChoice {
+  std::string checkpoint;  ///< run folder or checkpoint file; empty only with random_init
+  EncoderRole role = EncoderRole::kQuery;
+  bool random_init = false;
+  uint64_t seed = 0;
+  std::string arch = "resnet18";
+  bool cifar_stem = false;
+};
+
+/// load_encoder, or random_encoder of arch/cifar_stem without a checkpoint. Throws Error
+/// asking for --checkpoint or --random-init when neither is given.
+LoadedEncoder load_network(const NetworkChoice& choice);
+
 }  // namespace protoclr::eval

@@ -85,6 +85,19 @@ std::shared_ptr<Dataset> make_file_dataset(std::string format, std::vector<std::
                                        std::move(skipped));
 }
 
+}  // namespace protoclr::data::detail
+
+namespace protoclr::data {
+
+std::shared_ptr<const Dataset> image_files(std::vector<std::string> paths) {
+  std::vector<int64_t> labels(paths.size(), -1);
+  return detail::make_file_dataset("files", std::move(paths), std::move(labels), {}, {});
+}
+
+}  // namespace protoclr::data
+
+namespace protoclr::data::detail {
+
 std::string join_first(const std::vector<std::string>& names, size_t k) {
   std::string out;
   for (size_t i = 0; i < names.size() && i < k; ++i) out += (i ? ", " : "") + names[i];

@@ -80,6 +80,12 @@ std::shared_ptr<Dataset> balanced_subset(std::shared_ptr<const Dataset> parent, 
   return std::make_shared<SubsetDataset>(std::move(parent), std::move(chosen));
 }
 
+std::shared_ptr<const Dataset> rows_of(std::shared_ptr<const Dataset> parent, std::vector<size_t> indices) {
+  PROTOCLR_CHECK(parent, "rows_of: no dataset");
+  for (size_t i : indices) PROTOCLR_CHECK(i < parent->size(), "rows_of: row ", i, " of a dataset of ", parent->size());
+  return std::make_shared<SubsetDataset>(std::move(parent), std::move(indices));
+}
+
 std::shared_ptr<const Dataset> row_range(std::shared_ptr<const Dataset> parent, int64_t begin, int64_t end) {
   PROTOCLR_CHECK(parent, "row_range: no dataset");
   const auto n = static_cast<int64_t>(parent->size());

@@ -1,0 +1,34 @@
+#pragma once
+/// Near-duplicates in an indexed collection (`protoclr dedupe`): images whose embeddings are
+/// almost the same direction, such as re-encoded, resized or lightly cropped copies.
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "protoclr/search/index.h"
+
+namespace protoclr::search {
+
+struct DedupeOptions {
+  /// Two images are near-duplicates when their cosine similarity is at least this.
+  float threshold = 0.95f;
+  /// Each image's this-many nearest neighbours are examined: a group larger than this is
+  /// still found whole, through its members' lists.
+  int64_t neighbours = 16;
+};
+
+/// A set of images joined by near-duplicate pairs.
+struct DuplicateGroup {
+  std::vector<int64_t> rows;  ///< index rows, ascending
+  float lowest = 1;           ///< the weakest pair's cosine that joined the group
+};
+
+/// The near-duplicate pairs (a < b, each once, by cosine, best first).
+std::vector<std::pair<int64_t, int64_t>> near_duplicate_pairs(const CollectionIndex& index, const DedupeOptions& options,
+                                                              std::vector<float>* scores = nullptr);
+
+/// Groups: the pairs joined transitively (union-find), groups of two or more, largest first
+/// (ties by first row).
+std::vector<DuplicateGroup> near_duplicates(const CollectionIndex& index, const DedupeOptions& options = {});
+
+}  // namespace protoclr::search

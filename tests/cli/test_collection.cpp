@@ -1,0 +1,134 @@
+// `protoclr index`, `search` and `dedupe` as users run them (issue 16), on a small folder
+// and an untrained network: what is tested is the commands' bookkeeping (rows, files,
+// self-matches, copies, updates, broken files), not the network's quality.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/cli_run.h"
+#include "support/temp_dir.h"
+
+namespace fs = std::filesystem;
+using namespace protoclr::test_support;
+
+namespace {
+
+class CollectionTest : public ::testing::Test {
+ protected:
+  TempDir tmp_;
+};
+
+const std::vector<std::string> kNetwork = {"--random-init", "--arch", "resnet18", "--cifar-stem", "--image-size", "16",
+                                           "--threads", "2", "--workers", "2"};
+
+std::vector<std::string> index_args(const fs::path& data, const fs::path& out) {
+  std::vector<std::string> args = {"index", "--data", data.string(), "--out", out.string(), "--json"};
+  args.insert(args.end(), kNetwork.begin(), kNetwork.end());
+  return args;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+// Catches: a query that finds itself, a copy outside the collection not found first, a
+// byte-identical copy inside it not grouped, a broken file that fails the command or is
+// named twice, and an update that embeds everything again.
+TEST_F(CollectionTest, IndexSearchDedupeAndUpdateAFolder) {
+  const auto data = image_folder(tmp_.path() / "photos", 6);  // 12 JPEGs in cat/ and dog/
+  fs::copy_file(data / "cat" / "img0.jpg", data / "cat" / "copy of img0.jpg");
+  std::ofstream(data / "dog" / "notes.jpg") << "not an image\n";
+  fs::create_directories(tmp_.path() / "elsewhere");
+  fs::copy_file(data / "dog" / "img3.jpg", tmp_.path() / "elsewhere" / "query.jpg");
+  const auto index = tmp_.path() / "index";
+
+  const auto made = run_command(tmp_.path(), index_args(data, index));
+  ASSERT_EQ(made.status, 0) << made.err;
+  EXPECT_EQ(count_of(made.err, "notes.jpg"), 1u) << made.err;
+  const auto report = nlohmann::json::parse(made.out);
+  EXPECT_EQ(report["images"], 13) << report;
+  EXPECT_EQ(report["embedded"], 13) << report;
+  EXPECT_EQ(report["structure"], "exact") << report;
+  ASSERT_EQ(report["unreadable"].size(), 1u) << report;
+
+  const auto page = tmp_.path() / "results.html";
+  const auto found = run_command(tmp_.path(), {"search", index.string(), (data / "cat" / "img2.jpg").string(),
+                                               (tmp_.path() / "elsewhere" / "query.jpg").string(), "--top", "3",
+                                               "--json", "--html", page.string(), "--threads", "2"});
+  ASSERT_EQ(found.status, 0) << found.err;
+  const auto results = nlohmann::json::parse(found.out);
+  ASSERT_EQ(results["queries"].size(), 2u) << results;
+  const auto& inside = results["queries"][0];
+  EXPECT_TRUE(inside["in_collection"].get<bool>()) << inside;
+  ASSERT_EQ(inside["neighbours"].size(), 3u) << inside;
+  for (const auto& nb : inside["neighbours"])
+    EXPECT_FALSE(ends_with(nb["path"].get<std::string>(), "cat/img2.jpg")) << "found itself: " << inside;
+  const auto& outside = results["queries"][1];
+  EXPECT_FALSE(outside["in_collection"].get<bool>()) << outside;
+  EXPECT_TRUE(ends_with(outside["neighbours"][0]["path"].get<std::string>(), "dog/img3.jpg")) << outside;
+  EXPECT_GT(outside["neighbours"][0]["score"].get<double>(), 0.9999) << outside;
+  const std::string html = read_text(page);
+  EXPECT_EQ(count_of(html, "<img src="), 2u * 4u) << "two queries, each with 3 neighbours";
+
+  const auto dedupe = run_command(tmp_.path(), {"dedupe", index.string(), "--threshold", "0.9999", "--json"});
+  ASSERT_EQ(dedupe.status, 0) << dedupe.err;
+  const auto groups = nlohmann::json::parse(dedupe.out)["groups"];
+  bool copy_grouped = false;
+  for (const auto& g : groups) {
+    bool original = false, copy = false;
+    for (const auto& f : g["files"]) {
+      original |= ends_with(f.get<std::string>(), "cat/img0.jpg");
+      copy |= ends_with(f.get<std::string>(), "cat/copy of img0.jpg");
+    }
+    copy_grouped |= original && copy;
+  }
+  EXPECT_TRUE(copy_grouped) << groups;
+  EXPECT_TRUE(fs::exists(index / "duplicates.json"));
+  EXPECT_NE(read_text(index / "duplicates.html").find("copy%20of%20img0.jpg"), std::string::npos)
+      << "the name with spaces is percent-encoded in the page";
+
+  // One new file, one changed, one removed: only two are embedded again.
+  write_bytes(data / "dog" / "new.jpg", jpeg(24, 24, 1, 50));
+  write_bytes(data / "cat" / "img4.jpg", jpeg(24, 24, 1, 51));
+  fs::remove(data / "cat" / "img5.jpg");
+  auto update_args = index_args(data, index);
+  update_args.push_back("--update");
+  const auto updated = run_command(tmp_.path(), update_args);
+  ASSERT_EQ(updated.status, 0) << updated.err;
+  const auto after = nlohmann::json::parse(updated.out);
+  EXPECT_EQ(after["images"], 13) << after;
+  EXPECT_EQ(after["embedded"], 2) << after;
+  EXPECT_EQ(after["kept"], 11) << after;
+  EXPECT_EQ(after["removed"], 1) << after;
+
+  // The same index with another network is refused, not mixed.
+  auto other = update_args;
+  other.insert(other.end(), {"--seed", "5"});
+  const auto refused = run_command(tmp_.path(), other);
+  EXPECT_EQ(refused.status, 2) << refused.err;
+  EXPECT_NE(refused.err.find("--update"), std::string::npos) << refused.err;
+}
+
+// Catches: a missing index or a query that cannot be read crashing or failing silently.
+TEST_F(CollectionTest, AMissingIndexOrUnreadableQueryIsOneLine) {
+  const auto missing = run_command(tmp_.path(), {"search", (tmp_.path() / "none").string(), "x.jpg"});
+  EXPECT_EQ(missing.status, 1) << missing.err;
+  EXPECT_NE(missing.err.find("is not a protoclr index"), std::string::npos) << missing.err;
+  EXPECT_EQ(count_of(missing.err, "\n"), 1u) << missing.err;
+
+  const auto data = image_folder(tmp_.path() / "photos", 3);
+  const auto index = tmp_.path() / "index";
+  ASSERT_EQ(run_command(tmp_.path(), index_args(data, index)).status, 0);
+  std::ofstream(tmp_.path() / "broken.jpg") << "not an image";
+  const auto broken = run_command(tmp_.path(), {"search", index.string(), (tmp_.path() / "broken.jpg").string(),
+                                                (data / "cat" / "img1.jpg").string(), "--top", "2"});
+  EXPECT_EQ(broken.status, 1) << broken.err;
+  EXPECT_EQ(count_of(broken.err, "broken.jpg"), 1u) << broken.err;
+  EXPECT_NE(broken.out.find("cat/img1.jpg  (in the collection)"), std::string::npos) << "the other query answered\n"
+                                                                                     << broken.out;
+}
