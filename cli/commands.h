@@ -17,7 +17,7 @@ void add_eval_command(CLI::App& app);
 void add_plot_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_export_command(CLI::App& app);
-/// index, search, dedupe (cmd_search.cpp).
+/// clusters, index, search, dedupe (cmd_collection.cpp).
 void add_collection_commands(CLI::App& app);
 
 /// {120, 160} -> "120,160": how lists are written on the command line.

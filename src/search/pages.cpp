@@ -16,25 +16,15 @@ constexpr const char* kStyle =
     "figure{margin:0;padding:4px;background:#fff;border:1px solid #ddd;width:136px}"
     "figure.query{border:2px solid #3465a4}"
     "figure img{width:128px;height:128px;object-fit:contain;image-rendering:pixelated;display:block}"
-    "figcaption{font-size:11px;overflow-wrap:anywhere;margin-top:3px}";
+    "figcaption{font-size:11px;overflow-wrap:anywhere;margin-top:3px}"
+    "table{border-collapse:collapse}td,th{padding:4px 10px;text-align:left;border-bottom:1px solid #e4e4e4}"
+    ".strip{display:flex;gap:3px}.strip img{width:56px;height:56px;object-fit:contain;image-rendering:pixelated}"
+    "nav{margin:.6em 0}nav a{margin-right:.8em}";
 
-std::string page_head(const std::string& title) {
-  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + html_escape(title) +
-         "</title><style>" + kStyle + "</style></head><body>\n<h1>" + html_escape(title) + "</h1>\n";
-}
-
+/// A collection file as a tile, linked from a page in `page_dir`.
 std::string figure(const std::string& file, const fs::path& page_dir, const std::string& caption,
                    const char* css_class = nullptr) {
-  const std::string name = fs::path(file).filename().string();
-  return std::string("<figure") + (css_class ? std::string(" class=\"") + css_class + "\"" : "") + "><img src=\"" +
-         html_escape(file_url(file, page_dir)) + "\" alt=\"" + html_escape(name) + "\"><figcaption>" +
-         html_escape(caption) + "</figcaption></figure>";
-}
-
-std::string score_text(float score) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(score));
-  return buf;
+  return figure_html(file_url(file, page_dir), "", fs::path(file).filename().string(), caption, css_class);
 }
 
 fs::path absolute_dir(const fs::path& page) {
@@ -44,6 +34,25 @@ fs::path absolute_dir(const fs::path& page) {
 }
 
 }  // namespace
+
+std::string page_head(const std::string& title) {
+  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + html_escape(title) +
+         "</title><style>" + kStyle + "</style></head><body>\n<h1>" + html_escape(title) + "</h1>\n";
+}
+
+std::string figure_html(const std::string& image_url, const std::string& link_url, const std::string& alt,
+                        const std::string& caption, const char* css_class) {
+  std::string img = "<img src=\"" + html_escape(image_url) + "\" alt=\"" + html_escape(alt) + "\">";
+  if (!link_url.empty()) img = "<a href=\"" + html_escape(link_url) + "\">" + img + "</a>";
+  return std::string("<figure") + (css_class ? std::string(" class=\"") + css_class + "\"" : "") + ">" + img +
+         "<figcaption>" + html_escape(caption) + "</figcaption></figure>";
+}
+
+std::string score_text(float score) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(score));
+  return buf;
+}
 
 std::string html_escape(const std::string& text) {
   std::string out;

@@ -113,7 +113,9 @@ EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& leve
                  steps_per_epoch, " steps (was it written with another --batch-size, --max-steps or data?)");
   state_.feed->start_epoch(epoch, start.steps);
   EpochMonitor monitor(steps_per_epoch, state_.device, start);
-  Throughput meter((steps_per_epoch - start.steps) * c.batch_size), settled, last_print;
+  // A process steps through its share of each batch; the progress line shows all of them.
+  const int world = state_.collectives->world_size();
+  Throughput meter((steps_per_epoch - start.steps) * (c.batch_size / world)), settled, last_print;
   // The sums so far with this session's images and time: what a mid-epoch checkpoint saves.
   const auto progress = [&] {
     monitor.read(epoch);
@@ -146,7 +148,7 @@ EpochStats Trainer::train_epoch(int64_t epoch, std::vector<PrototypeLevel>& leve
       monitor.read(epoch);
       log::progress(detail::concat(
           "epoch ", epoch + 1, "/", c.epochs, "  step ", monitor.steps(), "/", steps_per_epoch, "  ",
-          static_cast<int64_t>(meter.per_second()), " img/s  ETA ", format_duration(meter.eta_seconds()), "  loss ",
+          static_cast<int64_t>(meter.per_second() * world), " img/s  ETA ", format_duration(meter.eta_seconds()), "  loss ",
           monitor.last_loss(), "  acc@inst ", monitor.last_acc_inst(),
           levels.empty() ? std::string() : detail::concat("  acc@proto ", monitor.last_acc_proto())));
     }

@@ -132,3 +132,50 @@ TEST_F(CollectionTest, AMissingIndexOrUnreadableQueryIsOneLine) {
   EXPECT_NE(broken.out.find("cat/img1.jpg  (in the collection)"), std::string::npos) << "the other query answered\n"
                                                                                      << broken.out;
 }
+
+// Catches: a gallery whose pages reference missing thumbnails, that makes every thumbnail
+// again, that loses the run's own E-step, or that reports no purity for labelled images.
+TEST_F(CollectionTest, ClustersOfARunBecomeAGalleryAndAfreshAtOtherGranularities) {
+  const auto data = image_folder(tmp_.path() / "photos", 8);  // 16 labelled JPEGs
+  const auto run = tmp_.path() / "run";
+  auto train = tiny_train(data, run, 2);  // epoch 2 runs an E-step at K = 4, 6
+  const auto trained = run_command(tmp_.path(), train);
+  ASSERT_EQ(trained.status, 0) << trained.err;
+
+  const auto gallery = tmp_.path() / "gallery";
+  const std::vector<std::string> base = {"clusters", run.string(), "--out", gallery.string(), "--threads", "2", "--json"};
+  const auto made = run_command(tmp_.path(), base);
+  ASSERT_EQ(made.status, 0) << made.err;
+  const auto report = nlohmann::json::parse(made.out);
+  EXPECT_EQ(report["levels"], nlohmann::json({4, 6})) << report;
+  EXPECT_EQ(report["images"], 16) << report;
+  EXPECT_EQ(report["pages"], 1 + 4 + 6 + 1) << report;
+  EXPECT_EQ(report["thumbnails_made"], 16) << report;
+  EXPECT_NE(report["source"].get<std::string>().find("E-step of epoch 2"), std::string::npos) << report;
+  ASSERT_TRUE(report["purity"].is_array()) << report;
+  for (const auto& entry : fs::recursive_directory_iterator(gallery)) {
+    if (entry.path().extension() != ".html") continue;
+    const std::string html = read_text(entry.path());
+    for (size_t at = html.find("src=\""); at != std::string::npos; at = html.find("src=\"", at + 5)) {
+      const std::string src = html.substr(at + 5, html.find('"', at + 5) - at - 5);
+      EXPECT_TRUE(fs::is_regular_file(entry.path().parent_path() / src)) << entry.path() << ": " << src;
+    }
+  }
+  EXPECT_EQ(count_of(read_text(gallery / "assignments.csv"), "\n"), 17u);
+
+  auto afresh = base;
+  afresh.insert(afresh.end(), {"--data", data.string(), "--k", "2"});
+  const auto second = run_command(tmp_.path(), afresh);
+  ASSERT_EQ(second.status, 0) << second.err;
+  const auto again = nlohmann::json::parse(second.out);
+  EXPECT_EQ(again["levels"], nlohmann::json({2})) << again;
+  EXPECT_EQ(again["thumbnails_made"], 0) << "made once, reused: " << again;
+  EXPECT_EQ(again["thumbnails_cached"], 16) << again;
+  EXPECT_EQ(again["purity"].size(), 1u) << again;
+
+  auto too_many = base;
+  too_many.insert(too_many.end(), {"--k", "100"});
+  const auto refused = run_command(tmp_.path(), too_many);
+  EXPECT_NE(refused.status, 0);
+  EXPECT_NE(refused.err.find("100"), std::string::npos) << refused.err;
+}

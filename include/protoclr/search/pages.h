@@ -18,6 +18,17 @@ std::string html_escape(const std::string& text);
 /// spaces, '#', '?' or '%' still load.
 std::string file_url(const std::filesystem::path& target, const std::filesystem::path& page_dir);
 
+/// The start of a page: doctype, title, the pages' one style sheet, and the title as <h1>.
+std::string page_head(const std::string& title);
+
+/// One image tile: `image_url` shown (escaped here), a link to `link_url` when not empty,
+/// `caption` under it; css_class "query" frames it.
+std::string figure_html(const std::string& image_url, const std::string& link_url, const std::string& alt,
+                        const std::string& caption, const char* css_class = nullptr);
+
+/// "0.947": a cosine or phi as the pages print it.
+std::string score_text(float score);
+
 /// One query and what the search returned for it.
 struct QueryResult {
   std::string query;         ///< the file as given

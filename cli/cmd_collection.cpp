@@ -1,5 +1,6 @@
-// `protoclr index`, `protoclr search`, `protoclr dedupe`: a photo collection made searchable
-// by a trained network, searched by example, and checked for near-duplicates.
+// `protoclr clusters`, `index`, `search`, `dedupe`: a run's clusters as a gallery, and a photo
+// collection made searchable by a trained network, searched by example, checked for
+// near-duplicates.
 #include <sys/resource.h>
 
 #include <filesystem>
@@ -13,7 +14,9 @@
 #include "protoclr/data/image.h"
 #include "protoclr/data/unreadable.h"
 #include "protoclr/search/build.h"
+#include "protoclr/run/environment.h"
 #include "protoclr/search/dedupe.h"
+#include "protoclr/search/gallery.h"
 #include "protoclr/search/pages.h"
 
 namespace protoclr::cli {
@@ -240,9 +243,65 @@ void add_dedupe_command(CLI::App& app) {
   });
 }
 
+void add_clusters_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("clusters", "A run's clusters at every granularity as an HTML gallery, PNG sheets and a CSV");
+  auto run = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto source = std::make_shared<search::ClusterSourceOptions>();
+  auto gallery = std::make_shared<search::GalleryOptions>();
+  auto threads = std::make_shared<int>(0);
+  auto device = std::make_shared<std::string>("cpu");
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("run", *run, "Run folder or checkpoint")->required();
+  cmd->add_option("--out", *out, "Gallery folder (index.html; thumbnails kept for the next gallery there)")->required();
+  cmd->add_option("--data", source->data, "Images to cluster afresh (default: the run's last E-step on its training images)");
+  cmd->add_option("--split", source->split, "Split of --data for IDX / CIFAR binaries")->capture_default_str();
+  cmd->add_option("--k", source->ks, "Cluster afresh at these granularities, e.g. 10,100 (default: the run's)")
+      ->delimiter(',')->check(positive());
+  cmd->add_option("--nearest", gallery->nearest, "Images nearest the prototype, first on each cluster's page")
+      ->check(positive())->capture_default_str();
+  cmd->add_option("--sample", gallery->sample, "Then a sample of this many of the others")
+      ->check(non_negative())->capture_default_str();
+  cmd->add_option("--thumbnail", gallery->thumbnail, "Thumbnail size, pixels (longer side)")
+      ->check(at_least(16))->capture_default_str();
+  cmd->add_option("--image-size", source->extract.image_size, "Embedding crop size (0 = the run's)")->check(non_negative());
+  cmd->add_option("--batch-size", source->extract.batch_size, "Images per forward pass")->check(positive())->capture_default_str();
+  cmd->add_option("--threads", *threads, "Compute threads (0 = all)")->check(non_negative());
+  cmd->add_option("--device", *device, "cpu or cuda[:N]")->capture_default_str();
+  cmd->add_option("--seed", source->seed, "Seed of k-means and of the samples")->capture_default_str();
+  cmd->add_flag("--json", *json, "Print one JSON object on stdout");
+  cmd->callback([=] {
+    run::set_threads(*threads);
+    source->extract.device = torch::Device(*device);
+    gallery->seed = source->seed;
+    const auto clusters = search::clusters_of_run(*run, *source);
+    const auto report = search::write_gallery(*out, clusters, *gallery);
+    nlohmann::ordered_json j{{"command", "clusters"}, {"source", clusters.description}, {"gallery", report.index_page.string()},
+                             {"images", report.images}, {"levels", report.ks}};
+    if (!report.purity.empty()) j["purity"] = report.purity;
+    j["pages"] = report.pages;
+    j["thumbnails_made"] = report.thumbnails_made;
+    j["thumbnails_cached"] = report.thumbnails_cached;
+    j["unreadable"] = report.unreadable;
+    if (*json) {
+      std::cout << j.dump() << "\n";
+      return;
+    }
+    std::cout << "clusters: " << clusters.description << "\n";
+    for (size_t m = 0; m < report.ks.size(); ++m)
+      std::cout << "  K = " << report.ks[m]
+                << (report.purity.empty() ? std::string() : "  purity " + percent(report.purity[m])) << "\n";
+    std::cout << "  " << report.images << " images, " << report.pages << " pages, thumbnails " << report.thumbnails_made
+              << " made, " << report.thumbnails_cached << " reused"
+              << (report.unreadable.empty() ? "" : ", " + std::to_string(report.unreadable.size()) + " unreadable")
+              << "\ngallery: " << report.index_page.string() << "\n";
+  });
+}
+
 }  // namespace
 
 void add_collection_commands(CLI::App& app) {
+  add_clusters_command(app);
   add_index_command(app);
   add_search_command(app);
   add_dedupe_command(app);
