@@ -264,7 +264,7 @@ void add_clusters_command(CLI::App& app) {
       ->check(non_negative())->capture_default_str();
   cmd->add_option("--thumbnail", gallery->thumbnail, "Thumbnail size, pixels (longer side)")
       ->check(at_least(16))->capture_default_str();
-  cmd->add_option("--image-size", source->extract.image_size, "Embedding crop size (0 = the run's)")->check(non_negative());
+  cmd->add_option("--image-size", source->image_size, "Embedding crop size (0 = the run's)")->check(non_negative());
   cmd->add_option("--batch-size", source->extract.batch_size, "Images per forward pass")->check(positive())->capture_default_str();
   cmd->add_option("--threads", *threads, "Compute threads (0 = all)")->check(non_negative());
   cmd->add_option("--device", *device, "cpu or cuda[:N]")->capture_default_str();
@@ -277,7 +277,7 @@ void add_clusters_command(CLI::App& app) {
     const auto clusters = search::clusters_of_run(*run, *source);
     const auto report = search::write_gallery(*out, clusters, *gallery);
     nlohmann::ordered_json j{{"command", "clusters"}, {"source", clusters.description}, {"gallery", report.index_page.string()},
-                             {"images", report.images}, {"levels", report.ks}};
+                             {"images", report.images}, {"image_size", clusters.image_size}, {"levels", report.ks}};
     if (!report.purity.empty()) j["purity"] = report.purity;
     j["pages"] = report.pages;
     j["thumbnails_made"] = report.thumbnails_made;

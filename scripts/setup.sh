@@ -2,6 +2,7 @@
 # Installs every Debian 12 package protoclr needs (idempotent, non-interactive) and builds
 # Release into build/.
 # Usage: scripts/setup.sh [--no-build] [--with-python] [--torch DIR|python] [--deps-prefix DIR]
+#   --with-python    also what the tests use beyond the build: PyTorch (interop), Chromium (pages)
 #   --torch DIR      build against this LibTorch (a libtorch/ folder, or a prefix holding
 #                    Torch/TorchConfig.cmake such as torch.utils.cmake_prefix_path) instead
 #                    of Debian's libtorch-dev, which is then not installed
@@ -60,6 +61,10 @@ packages=(
 [ -n "$torch_prefix" ] || packages+=(libtorch-dev)
 # PyTorch itself is only needed by the interop tests and the side-by-side benchmarks.
 if [ "$python" = 1 ]; then packages+=(python3-torch python3-torchvision python3-faiss python3-numpy); fi
+# The browser test of the HTML pages (scripts/open_page.sh) opens them in Chromium; without
+# it that test skips, so a mirror without chromium does not stop the set-up.
+browser=0
+[ "$python" = 1 ] && ! command -v chromium >/dev/null && browser=1
 
 if [ -n "$deps" ]; then
   [ -d "$deps/usr" ] || { echo "setup.sh: --deps-prefix: no '$deps/usr' (unpack the .debs there first)" >&2; exit 1; }
@@ -74,6 +79,11 @@ else
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -q
     $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+  if [ "$browser" = 1 ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends chromium ||
+      echo "setup.sh: chromium could not be installed; the browser test of the HTML pages will skip" >&2
   fi
 fi
 

@@ -113,8 +113,9 @@ ClusterSource clusters_of_run(const std::string& run, const ClusterSourceOptions
   }
   features::ExtractOptions o = request.extract;
   o.layer = features::FeatureLayer::kEmbedding;  // what the E-step clusters
-  if (o.image_size <= 0) o.image_size = c.image_size;
+  o.image_size = request.image_size > 0 ? request.image_size : c.image_size;
   o.progress_label = "features (momentum encoder)";
+  source.image_size = o.image_size;
   source.features = features::extract_features(moco->encoder_k, source.dataset, o);
   if (!afresh) {
     source.clusters = std::move(*estep);
@@ -347,7 +348,7 @@ GalleryReport write_gallery(const fs::path& out, const ClusterSource& source, co
         for (const int64_t t : pick) html += tile(t);
         html += "</div>\n";
       }
-      html += "</body></html>\n";
+      html += page_tail();
       write_file_atomic(out / cluster_page(level.k, c), html);
       ++pages;
     });
@@ -383,13 +384,13 @@ GalleryReport write_gallery(const fs::path& out, const ClusterSource& source, co
     }
     html += "</table></section>\n";
   }
-  html += "</body></html>\n";
+  html += page_tail();
   write_file_atomic(report.index_page, html);
 
   std::string list = page_head("could not be read");
   list += "<p>" + std::to_string(report.unreadable.size()) + " files were left out of the gallery.</p><ul>\n";
   for (const auto& name : report.unreadable) list += "<li>" + html_escape(name) + "</li>\n";
-  list += "</ul></body></html>\n";
+  list += "</ul>" + page_tail();
   write_file_atomic(out / "unreadable.html", list);
   report.pages = pages + 2;
 

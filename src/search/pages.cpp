@@ -40,6 +40,15 @@ std::string page_head(const std::string& title) {
          "</title><style>" + kStyle + "</style></head><body>\n<h1>" + html_escape(title) + "</h1>\n";
 }
 
+std::string page_tail() {
+  return "<script>window.addEventListener('load',function(){var a=document.images,f=0;"
+         "for(var i=0;i<a.length;i++)if(!a[i].complete||a[i].naturalWidth===0)f++;"
+         "document.body.setAttribute('data-images',a.length);document.body.setAttribute('data-images-failed',f);"
+         "if(f){var p=document.createElement('p');p.style.color='#c00';"
+         "p.textContent=f+' of '+a.length+' images did not load (moved or deleted since this page was made?)';"
+         "document.body.insertBefore(p,document.body.firstChild.nextSibling);}});</script>\n</body></html>\n";
+}
+
 std::string figure_html(const std::string& image_url, const std::string& link_url, const std::string& alt,
                         const std::string& caption, const char* css_class) {
   std::string img = "<img src=\"" + html_escape(image_url) + "\" alt=\"" + html_escape(alt) + "\">";
@@ -106,7 +115,7 @@ void write_search_page(const fs::path& page, const CollectionIndex& index, const
     }
     html += "</div></section>\n";
   }
-  html += "</body></html>\n";
+  html += page_tail();
   write_file_atomic(page, html);
 }
 
@@ -128,7 +137,7 @@ void write_duplicates_page(const fs::path& page, const CollectionIndex& index, c
     }
     html += "</div></section>\n";
   }
-  html += "</body></html>\n";
+  html += page_tail();
   write_file_atomic(page, html);
 }
 

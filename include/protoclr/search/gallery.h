@@ -20,6 +20,7 @@ struct ClusterSource {
   features::DatasetFeatures features;  ///< unit rows of the readable images, with their dataset rows
   cluster::EStepResult clusters;       ///< every level's assignments over dataset rows (-1: unreadable)
   std::string description;             ///< "the E-step of epoch 20" or "k-means afresh at K = 10,100"
+  int64_t image_size = 0;              ///< the crop size the images were embedded at
 };
 
 /// Which clusters of a run (`protoclr clusters` flags).
@@ -27,7 +28,8 @@ struct ClusterSourceOptions {
   std::string data;             ///< images to cluster afresh (empty: the run's training images)
   std::string split = "train";  ///< split of `data` for IDX and CIFAR binaries
   std::vector<int64_t> ks;      ///< granularities to cluster at (empty: the run's --num-clusters)
-  features::ExtractOptions extract;  ///< image size (0: the run's), batch, device; the layer is the embedding
+  int64_t image_size = 0;       ///< embedding crop size (0: the run's --image-size, as its E-step)
+  features::ExtractOptions extract;  ///< batch, threads, device; the layer and size are set from the above
   uint64_t seed = 0;            ///< k-means
 };
 

@@ -21,6 +21,11 @@ std::string file_url(const std::filesystem::path& target, const std::filesystem:
 /// The start of a page: doctype, title, the pages' one style sheet, and the title as <h1>.
 std::string page_head(const std::string& title);
 
+/// The end of a page. A small script counts, once the page has loaded, the images that did
+/// not (body attributes data-images and data-images-failed, and a red line on the page when
+/// any failed): what a browser test reads, and what tells a person a file moved.
+std::string page_tail();
+
 /// One image tile: `image_url` shown (escaped here), a link to `link_url` when not empty,
 /// `caption` under it; css_class "query" frames it.
 std::string figure_html(const std::string& image_url, const std::string& link_url, const std::string& alt,
