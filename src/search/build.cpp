@@ -50,25 +50,26 @@ IndexBuild build_index(model::ResNet& encoder, const features::ExtractOptions& o
   for (const auto& name : dataset->skipped()) out.unreadable.push_back(collection_path(name));  // at open
   // Rows in dataset order: kept ones from the previous index, the rest from `fresh`.
   std::vector<CollectionFile> files;
-  std::vector<int64_t> source;  // >= 0: previous row; < 0: -(fresh row) - 1
+  std::vector<int64_t> kept_at, kept_from, fresh_at, fresh_from;  // index rows and where each comes from
   for (size_t i = 0; i < n; ++i) {
     if (!readable[i]) {
       out.unreadable.push_back(current[i].path);
       continue;
     }
+    const auto at = static_cast<int64_t>(files.size());
     files.push_back(current[i]);
-    source.push_back(plan.indexed_row[i] >= 0 ? plan.indexed_row[i] : -fresh_row[i] - 1);
+    if (plan.indexed_row[i] >= 0) {
+      kept_at.push_back(at);
+      kept_from.push_back(plan.indexed_row[i]);
+    } else {
+      fresh_at.push_back(at);
+      fresh_from.push_back(fresh_row[i]);
+    }
   }
   const int64_t dim = fresh.defined() && fresh.size(0) > 0 ? fresh.size(1) : (previous ? previous->dim() : 1);
   PROTOCLR_CHECK(!previous || !fresh.defined() || fresh.size(0) == 0 || fresh.size(1) == previous->dim(),
                  "index update: the network gives ", dim, "-d embeddings, the index holds ", previous->dim(),
                  "-d ones (rebuild it without --update)");
-  std::vector<int64_t> kept_at, kept_from, fresh_at, fresh_from;
-  for (size_t j = 0; j < source.size(); ++j) {
-    auto& at = source[j] >= 0 ? kept_at : fresh_at;
-    at.push_back(static_cast<int64_t>(j));
-    (source[j] >= 0 ? kept_from : fresh_from).push_back(source[j] >= 0 ? source[j] : -source[j] - 1);
-  }
   torch::Tensor embeddings = torch::empty({static_cast<int64_t>(files.size()), dim});
   auto place = [&](const std::vector<int64_t>& at, const std::vector<int64_t>& from, const torch::Tensor& rows) {
     if (at.empty()) return;

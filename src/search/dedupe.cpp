@@ -25,8 +25,7 @@ std::vector<std::pair<int64_t, int64_t>> near_duplicate_pairs(const CollectionIn
     const auto lists = index.search(index.embeddings().slice(0, begin, end), options.neighbours, exclude);
     for (int64_t i = begin; i < end; ++i)
       for (const auto& nb : lists[static_cast<size_t>(i - begin)])
-        if (nb.score >= options.threshold && i < nb.row) found.emplace_back(nb.score, i, nb.row);
-        else if (nb.score >= options.threshold && nb.row < i) found.emplace_back(nb.score, nb.row, i);
+        if (nb.score >= options.threshold) found.emplace_back(nb.score, std::min(i, nb.row), std::max(i, nb.row));
   }
   // A pair found from both sides is listed once.
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
