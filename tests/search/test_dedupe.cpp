@@ -18,7 +18,7 @@ std::vector<ps::CollectionFile> files_named(int64_t n) {
   return files;
 }
 
-/// 100 random directions in 64-d (pairwise cosines about N(0, 1/64): none near 0.95), then
+/// 100 random directions in 64-d (pairwise cosines about N(0, 1/64): none near the 0.9 used here), then
 /// copies: rows 100 and 101 of row 3, row 102 of row 40, and 20 copies (rows 103..122) of row 70.
 torch::Tensor planted() {
   torch::manual_seed(11);
