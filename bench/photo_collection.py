@@ -103,7 +103,6 @@ def make_collection(test, out, copies, rng):
 
 def score_groups(groups, truth):
     """Pair precision and recall of dedupe's groups against {copy: (original, kind)}."""
-    copies = set(truth)
     right, wrong_with_copy, among_originals = 0, 0, 0
     found = {k: 0 for k in {kind for _, kind in truth.values()}}
     for g in groups:
@@ -114,7 +113,7 @@ def score_groups(groups, truth):
                 if a in truth and truth[a][0] == b or b in truth and truth[b][0] == a:
                     right += 1
                     found[truth[a][1] if a in truth else truth[b][1]] += 1
-                elif a in copies or b in copies:
+                elif a in truth or b in truth:
                     wrong_with_copy += 1
                 else:
                     among_originals += 1
@@ -149,7 +148,7 @@ def main():
     ap.add_argument("--k", default="10,100")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--copies", type=int, default=200)
-    ap.add_argument("--thresholds", default="0.8,0.85,0.9,0.92,0.94,0.95,0.96,0.97,0.98,0.99")
+    ap.add_argument("--thresholds", default="0.8,0.85,0.9,0.92,0.94,0.95,0.96,0.97,0.98,0.985,0.99,0.993,0.995")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -159,12 +158,13 @@ def main():
     open(log, "w").close()
     p = [a.protoclr]
     threads = ["--threads", str(a.threads)]
-    random_net = ["--random-init", "--arch", "resnet18", "--image-size", "32", "--seed", str(a.seed)]
-    with open(os.path.join(a.run, "config.json") if os.path.isdir(a.run) else os.devnull) as f:
-        cfg = json.loads(f.read() or "{}")
-    if cfg:
-        random_net = ["--random-init", "--arch", cfg["arch"], "--image-size", str(cfg["image_size"]),
-                      "--seed", str(a.seed)] + (["--cifar-stem"] if cfg.get("cifar_stem") else [])
+    # The same architecture untrained: the run's, or ResNet-18 at 32 px for a bare checkpoint.
+    cfg = {"arch": "resnet18", "image_size": 32}
+    if os.path.isdir(a.run):
+        with open(os.path.join(a.run, "config.json")) as f:
+            cfg = json.load(f)
+    random_net = ["--random-init", "--arch", cfg["arch"], "--image-size", str(cfg["image_size"]),
+                  "--seed", str(a.seed)] + (["--cifar-stem"] if cfg.get("cifar_stem") else [])
     report = {"run": a.run, "test": a.test, "seed": a.seed}
 
     out, wall, rss = run(p + ["clusters", a.run, "--data", a.test, "--k", a.k, "--out",
@@ -177,9 +177,9 @@ def main():
     report["search"] = {}
     for name, net in (("trained", ["--checkpoint", a.run]), ("random_init", random_net)):
         index = os.path.join(a.out, f"test-{name}.index")
-        out, wall, rss = run(p + ["index"] + net + ["--data", a.test, "--out", index, "--json"] + threads, log)
+        out, wall, _ = run(p + ["index"] + net + ["--data", a.test, "--out", index, "--json"] + threads, log)
         built = json.loads(out)
-        out, swall, _ = run(p + ["search", index] + queries + ["--top", "10", "--json"] + threads, log)
+        out, _, _ = run(p + ["search", index] + queries + ["--top", "10", "--json"] + threads, log)
         prec, n = precision_at(out, 10)
         report["search"][name] = {"precision_at_10": round(prec, 4), "queries": n, "index_seconds": round(wall, 1),
                                   "embedded_per_second": round(built["embedded"] / built["seconds"], 1)}
