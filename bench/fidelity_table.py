@@ -1,22 +1,34 @@
 #!/usr/bin/python3
-"""The table of bench/fidelity.sh: kNN top-1 and AMI, mean +- standard deviation over seeds,
+"""The tables of bench/fidelity.sh: kNN top-1 and AMI, mean +- standard deviation over seeds,
 for protoclr and the reference (bench/ref_train.py) of each method, their gains over the
-random network, and the per-epoch training curves of both side by side (means over seeds).
+random network; the loss proxies (the mean training loss of chosen epochs, mean +- standard
+deviation over seeds) for each trainer and initial weights (`-i`: the crossed design); and
+the per-epoch training curves of both side by side (means over seeds).
 
-    /usr/bin/python3 bench/fidelity_table.py runs/fidelity
+    /usr/bin/python3 bench/fidelity_table.py runs/fidelity [--proxy-epochs 2,4]
 """
-import glob, json, os, re, statistics, sys
+import argparse, glob, json, os, re, statistics
 
-out = sys.argv[1] if len(sys.argv) > 1 else "runs/fidelity"
-runs = {}  # (who, method) -> {seed: folder}
+args = argparse.ArgumentParser()
+args.add_argument("out", nargs="?", default="runs/fidelity")
+args.add_argument("--proxy-epochs", default="2,4", help="epochs whose mean training loss the proxy table shows")
+args = args.parse_args()
+out = args.out
+runs = {}     # (who, method) -> {seed: folder}: each trainer from its own initial weights
+crossed = {}  # (who, method, initial weights) -> {seed: folder}: every trainer and start
 for folder in sorted(glob.glob(os.path.join(out, "*-s*"))):
-    m = re.fullmatch(r"(protoclr|reference)-(pcl|moco)-s(\d+)|random(-reference)?-s(\d+)", os.path.basename(folder))
+    m = re.fullmatch(r"(protoclr|reference)-(pcl|moco)-s(\d+)(?:-from-(.+))?|random(-reference)?-s(\d+)",
+                     os.path.basename(folder))
     if not m or not os.path.isdir(folder):
         continue
     if m[1]:
+        start = m[4] or f"{m[1]}-init"
+        crossed.setdefault((m[1], m[2], start), {})[int(m[3])] = folder
+        if m[4] and m[4] != f"{m[1]}-init":
+            continue
         key, seed = (m[1], m[2]), int(m[3])
     else:
-        key, seed = ("reference" if m[4] else "protoclr", "random"), int(m[5])
+        key, seed = ("reference" if m[5] else "protoclr", "random"), int(m[6])
     runs.setdefault(key, {})[seed] = folder
 
 
@@ -56,6 +68,30 @@ def curves(folder):
     path = os.path.join(folder, "metrics.jsonl")
     rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
     return {r["epoch"]: r for r in rows if "loss" in r and "epoch" in r}
+
+
+def cell(values):
+    """mean +- std (n) of a list of numbers; the value alone for one."""
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.3f} (1)"
+    mean, sd = spread(values)
+    return f"{mean:.3f} ± {sd:.3f} ({len(values)})"
+
+
+proxy_epochs = [int(e) for e in args.proxy_epochs.split(",") if e]
+if crossed:
+    print("\nLoss proxies: mean training loss of the epoch, mean ± std over seeds (seeds)")
+    print("| method | trainer | initial weights | " + " | ".join(f"epoch {e}" for e in proxy_epochs) + " | per seed |")
+    print("|---|---|---|" + "---|" * len(proxy_epochs) + "---|")
+    for (who, method, start), folders in sorted(crossed.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
+        per_seed = {seed: curves(f) for seed, f in sorted(folders.items())}
+        cells = [cell([c[e]["loss"] for c in per_seed.values() if e in c]) for e in proxy_epochs]
+        detail = "; ".join(f"s{seed}: " + " / ".join(f"{c[e]['loss']:.3f}" for e in proxy_epochs if e in c)
+                           for seed, c in per_seed.items() if any(e in c for e in proxy_epochs))
+        if detail:
+            print(f"| {method.upper()}-v2 | {who} | {start} | " + " | ".join(cells) + f" | {detail} |")
 
 
 for method in ("pcl", "moco"):

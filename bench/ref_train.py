@@ -38,7 +38,9 @@ p.add_argument("data", help="Fashion-MNIST IDX folder or an ImageFolder root wit
 p.add_argument("--limit", type=int, default=5000, help="class-balanced: the first limit/classes of each class")
 p.add_argument("--image-size", type=int, default=32)
 p.add_argument("--cifar-stem", action="store_true")
-p.add_argument("--epochs", type=int, default=12)
+p.add_argument("--epochs", type=int, default=12, help="the schedule's length (cosine over these epochs)")
+p.add_argument("--stop-after-epochs", type=int, default=-1,
+               help="stop after this many epochs, the schedule still that of --epochs (loss proxies); -1: all")
 p.add_argument("--warmup-epochs", type=int, default=2, help="InfoNCE only before this epoch")
 p.add_argument("--num-cluster", default="", help="K per level, e.g. 50,100,200 (empty: MoCo)")
 p.add_argument("--batch-size", type=int, default=128)
@@ -57,6 +59,8 @@ p.add_argument("--seed", type=int, default=0)
 p.add_argument("--bf16", action="store_true", help="bf16 autocast of the encoders (protoclr's --bf16)")
 p.add_argument("--views", default="", help="train on protoclr's views: DIR/views_e{epoch}.f32 from build/dump_views")
 p.add_argument("--out", default="", help="folder for metrics.jsonl and checkpoint.pth.tar")
+p.add_argument("--init", default="", help="start from these weights: a checkpoint in the published layout "
+               "(`module.encoder_q.*`, `module.encoder_k.*`, `module.queue`), e.g. `protoclr export --format pcl`")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 random.seed(a.seed); np.random.seed(a.seed); torch.manual_seed(a.seed)
@@ -129,6 +133,16 @@ for w in k_enc.parameters():
     w.requires_grad = False
 queue = F.normalize(torch.randn(a.r, 128), dim=1)
 head = 0
+if a.init:
+    # Weights only, after the model was built: the seeded streams (data order, augmentation,
+    # shuffle-BN) are those of a run from its own initialisation, so only the weights differ.
+    init = torch.load(a.init, map_location="cpu")
+    init = init.get("state_dict", init)
+    for prefix, enc in (("module.encoder_q.", q_enc), ("module.encoder_k.", k_enc)):
+        enc.load_state_dict({k[len(prefix):]: v for k, v in init.items() if k.startswith(prefix)})
+    if "module.queue" in init:
+        assert init["module.queue"].shape == (128, a.r), f"--init: queue {tuple(init['module.queue'].shape)}, want (128, {a.r})"
+        queue = init["module.queue"].T.contiguous().clone()
 sgd = torch.optim.SGD(q_enc.parameters(), a.lr, momentum=0.9, weight_decay=a.wd)
 
 
@@ -191,7 +205,8 @@ def emit(record):
         log.write(line + "\n"); log.flush()
 
 
-for epoch in range(a.epochs):
+epochs_run = a.epochs if a.stop_after_epochs < 0 else min(a.epochs, a.stop_after_epochs)
+for epoch in range(epochs_run):
     if a.views:
         protoclr_views = torch.from_numpy(np.fromfile(os.path.join(a.views, f"views_e{epoch}.f32"), dtype=np.float32))
         protoclr_views = protoclr_views.reshape(len(train_images), 2, 3, a.image_size, a.image_size)
@@ -232,5 +247,5 @@ if a.out:
     state.update({f"module.encoder_k.{k}": v for k, v in k_enc.state_dict().items()})
     state["module.queue"] = queue.T.contiguous()
     state["module.queue_ptr"] = torch.tensor([head])
-    torch.save({"epoch": a.epochs, "arch": "resnet18", "state_dict": state},
+    torch.save({"epoch": epochs_run, "arch": "resnet18", "state_dict": state},
                os.path.join(a.out, "checkpoint.pth.tar"))

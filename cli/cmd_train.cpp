@@ -109,6 +109,11 @@ void add_train_command(CLI::App& app) {
   f->bind(cmd, "--save-every", "save_every", &C::save_every, "Save a checkpoint every N epochs (and at the end)")->check(non_negative());
   f->bind(cmd, "--knn-every", "knn_every", &C::knn_every, "kNN monitor on --val every N epochs (0 = never)")->check(non_negative());
   f->bind(cmd, "--knn-k", "knn_k", &C::knn_k, "Neighbours of the kNN monitor")->check(positive());
+  auto stop_after = std::make_shared<int64_t>(-1);
+  cmd->add_option("--stop-after-epochs", *stop_after,
+                  "Stop after N epochs, the schedule still that of --epochs; `--resume` continues (0: save the "
+                  "initial weights)")
+      ->check(non_negative());
   f->bind(cmd, "--max-steps", "max_steps", &C::max_steps, "Stop each epoch after N steps (smoke runs; 0 = all)")->check(non_negative());
 
   auto nproc = std::make_shared<int>(1);
@@ -123,9 +128,10 @@ void add_train_command(CLI::App& app) {
                   "Several processes: all-reduce gradients while backward still runs (false: after it; same result)")
       ->capture_default_str();
 
-  cmd->callback([f, nproc] {
+  cmd->callback([f, nproc, stop_after] {
     for (auto& [opt, apply] : f->explicit_values)
       if (opt->count() > 0) apply(f->request.overrides);
+    if (*stop_after >= 0) f->request.stop_after_epochs = *stop_after;
     if (*nproc > 1 && std::getenv("RANK") == nullptr) {
       // The launcher: this command line without --nproc-per-node, once per rank.
       dist::LocalLaunchOptions launch;
@@ -139,6 +145,9 @@ void add_train_command(CLI::App& app) {
     const auto result = train::train(f->request);
     const bool first_rank = dist::LaunchInfo::from_environment().rank == 0;  // the others stay quiet
     if (first_rank) std::cout << "run folder: " << result.run_dir << "\n";
+    if (first_rank && result.paused)
+      std::cerr << "paused after epoch " << result.epochs_done << " (--stop-after-epochs); `protoclr train --resume "
+                << result.run_dir << "` continues\n";
     if (result.stopped) {
       const int sig = result.stop_signal;
       if (first_rank)

@@ -198,11 +198,14 @@ void Trainer::start_run_folder() {
       state_.device, c.max_steps);
 }
 
-TrainResult Trainer::run() {
+TrainResult Trainer::run(std::optional<int64_t> stop_after_epochs) {
+  PROTOCLR_CHECK(!stop_after_epochs || *stop_after_epochs >= 0, "--stop-after-epochs must be >= 0, got ",
+                 stop_after_epochs.value_or(0));
   TrainResult result;
   result.run_dir = state_.config.out;
   result.epochs_done = state_.epochs_done;
-  for (int64_t epoch = state_.epochs_done; epoch < state_.config.epochs; ++epoch) {
+  const int64_t end = std::min(state_.config.epochs, stop_after_epochs.value_or(state_.config.epochs));
+  for (int64_t epoch = state_.epochs_done; epoch < end; ++epoch) {
     EpochProgress start;
     EStepOutput estep;
     if (epoch == state_.epochs_done && state_.resume_point.step > 0) {
@@ -225,6 +228,13 @@ TrainResult Trainer::run() {
     }
     result.last_metrics = finish_epoch(epoch, estep, stats);
     result.epochs_done = state_.epochs_done;
+  }
+  if (!result.stopped && state_.epochs_done < state_.config.epochs) {
+    // Paused at --stop-after-epochs: the checkpoint a resume continues from (finish_epoch
+    // saves only every --save-every epochs and at the schedule's end).
+    result.paused = true;
+    const int64_t every = state_.config.save_every;
+    if (state_.epochs_done == 0 || every == 0 || state_.epochs_done % every != 0) save_checkpoint();
   }
   return result;
 }
@@ -257,7 +267,9 @@ EStepOutput Trainer::resume_mid_epoch(EpochProgress& start) {
   return estep;
 }
 
-TrainResult train(const run::TrainConfig& config, const std::string& resume) { return Trainer(config, resume).run(); }
+TrainResult train(const run::TrainConfig& config, const std::string& resume, std::optional<int64_t> stop_after_epochs) {
+  return Trainer(config, resume).run(stop_after_epochs);
+}
 
 TrainResult train(const run::RunRequest& request) {
   run::TrainConfig config = run::resolve_config(request);
@@ -284,7 +296,7 @@ TrainResult train(const run::RunRequest& request) {
   run::PreemptionSignals signals;
   hooks.stop_requested = [] { return run::PreemptionSignals::stop_requested(); };
   hooks.checkpoint_requested = [] { return run::PreemptionSignals::take_checkpoint_request(); };
-  TrainResult result = Trainer(config, request.resume, hooks).run();
+  TrainResult result = Trainer(config, request.resume, hooks).run(request.stop_after_epochs);
   result.stop_signal = run::PreemptionSignals::stop_signal();
   return result;
 }

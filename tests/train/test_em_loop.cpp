@@ -202,3 +202,51 @@ TEST_F(EmLoopTest, StopInTheMiddleOfAnEpochThenResumeContinuesExactly) {
   for (size_t e = 0; e < 2; ++e) EXPECT_EQ(without_timing(cut_metrics[e]), without_timing(full_metrics[e])) << e;
   expect_same_weights(run::checkpoint_path(cut.out), run::checkpoint_path(full.out), full);
 }
+
+// Catches: --stop-after-epochs that shortens the schedule (the loss proxies of
+// docs/BENCHMARKS.md compare epochs 2 and 4 of the full run's cosine), that leaves no
+// checkpoint to resume from, or whose resume is not the uninterrupted run; and an epoch-0
+// stop that saves anything but the initial weights (the crossed design starts both trainers
+// from them).
+TEST_F(EmLoopTest, StopAfterEpochsKeepsTheScheduleAndResumesExactly) {
+  auto full = config("full");
+  full.save_every = 0;  // only the pause and the end save
+  train::train(full);
+  const auto full_metrics = run::read_metrics(full.out);
+  ASSERT_EQ(full_metrics.size(), 2u);
+
+  auto cut = config("cut");
+  cut.save_every = 0;
+  const auto paused = train::train(cut, "", /*stop_after_epochs=*/1);
+  EXPECT_TRUE(paused.paused);
+  EXPECT_FALSE(paused.stopped);
+  EXPECT_EQ(paused.epochs_done, 1);
+  EXPECT_EQ(run::read_checkpoint_meta(run::checkpoint_path(cut.out)).epoch, 1);
+  auto cut_metrics = run::read_metrics(cut.out);
+  ASSERT_EQ(cut_metrics.size(), 1u);
+  EXPECT_EQ(without_timing(cut_metrics[0]), without_timing(full_metrics[0]));  // lr of the 2-epoch cosine
+
+  run::RunRequest resume;  // `protoclr train --resume RUN`
+  resume.resume = cut.out;
+  const auto resumed = train::train(resume);
+  EXPECT_FALSE(resumed.paused);
+  EXPECT_EQ(resumed.epochs_done, 2);
+  cut_metrics = run::read_metrics(cut.out);
+  ASSERT_EQ(cut_metrics.size(), 2u);
+  EXPECT_EQ(without_timing(cut_metrics[1]), without_timing(full_metrics[1]));
+  expect_same_weights(run::checkpoint_path(cut.out), run::checkpoint_path(full.out), full);
+
+  // Epoch 0: the weights a fresh model of this seed starts from, nothing trained.
+  auto start = config("start");
+  const auto at_zero = train::train(start, "", 0);
+  EXPECT_TRUE(at_zero.paused);
+  EXPECT_EQ(at_zero.epochs_done, 0);
+  EXPECT_TRUE(run::read_metrics(start.out).empty());
+  torch::manual_seed(start.seed);
+  model::MoCo fresh(start.moco_options());
+  model::MoCo saved(start.moco_options());
+  run::load_checkpoint(run::checkpoint_path(start.out), saved, nullptr, nullptr);
+  auto fresh_params = fresh->named_parameters();
+  for (const auto& item : saved->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), fresh_params[item.key()])) << item.key();
+}

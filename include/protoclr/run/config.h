@@ -4,6 +4,7 @@
 /// FullDataLoaderOptions habit). resolve_config is the one place that builds it from what
 /// a user asks for (a preset, --init, --resume and explicit values).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,10 @@ struct RunRequest {
   /// Several processes: all-reduce each gradient bucket while backward computes the rest
   /// (--overlap-gradients; false: after backward). The result is the same either way.
   bool overlap_gradients = true;
+  /// Stop after this many epochs (--stop-after-epochs), the schedule still that of the
+  /// configuration's epochs; a later --resume continues. Not part of the configuration: a
+  /// resumed run runs to its end unless asked again.
+  std::optional<int64_t> stop_after_epochs;
 };
 
 /// The one place a run's configuration is resolved, in this order:

@@ -99,6 +99,7 @@ struct TrainResult {
   bool stopped = false;         ///< a stop request ended the run early
   int64_t stopped_at_step = 0;  ///< steps done in the epoch after epochs_done when it stopped
   int stop_signal = 0;          ///< train(RunRequest): the signal that stopped it (0: none)
+  bool paused = false;          ///< ended at stop_after_epochs, before config.epochs (not a stop)
 };
 
 /// Everything a run owns between phases, in one place, so no phase keeps state of its own.
@@ -155,8 +156,11 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  /// Runs the epochs left: for each, e_step, train_epoch, finish_epoch.
-  TrainResult run();
+  /// Runs the epochs left: for each, e_step, train_epoch, finish_epoch. With
+  /// `stop_after_epochs`, only up to that epoch (the schedule stays that of config.epochs:
+  /// the loss proxies of docs/BENCHMARKS.md, or a long run in stages), saving the checkpoint
+  /// there so that a resume continues; 0 saves the initial weights.
+  TrainResult run(std::optional<int64_t> stop_after_epochs = std::nullopt);
 
   /// Phase 2, the E-step of `epoch` (0-based; Algorithm 1): momentum features of the
   /// training set -> k-means at every K -> prototypes and phi (eq. (12)). No levels in
@@ -213,7 +217,8 @@ class Trainer {
 };
 
 /// Trains `config` (complete, see Trainer), optionally resuming: Trainer(...).run().
-TrainResult train(const run::TrainConfig& config, const std::string& resume = "");
+TrainResult train(const run::TrainConfig& config, const std::string& resume = "",
+                  std::optional<int64_t> stop_after_epochs = std::nullopt);
 
 /// What `protoclr train` does: resolves the request (run::resolve_config), sets the
 /// configuration's threads (run::set_threads), then trains with run::PreemptionSignals
