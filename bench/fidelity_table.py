@@ -46,22 +46,24 @@ def spread(values):
     return mean, sd
 
 
-print("| run | seeds | kNN top-1 | AMI | kNN gain over own random init | AMI gain |")
-print("|---|---|---|---|---|---|")
+print("| run | seeds | kNN top-1 | AMI | kNN gain over own random init | AMI gain | kNN / AMI per seed |")
+print("|---|---|---|---|---|---|---|")
 rows = {}
 for key, folders in runs.items():
-    scores = [s for s in (evaluation(f) for f in folders.values()) if s]
+    scored = {seed: s for seed, s in ((seed, evaluation(f)) for seed, f in sorted(folders.items())) if s}
+    scores = list(scored.values())
     if scores:
-        rows[key] = (len(scores), spread([s[0] for s in scores]), spread([s[1] for s in scores]))
+        per_seed = "; ".join(f"s{seed}: {s[0]:.2f} / {s[1]:.3f}" for seed, s in scored.items())
+        rows[key] = (len(scores), spread([s[0] for s in scores]), spread([s[1] for s in scores]), per_seed)
 for method in ("random", "pcl", "moco"):
     for who in ("reference", "protoclr"):
         if (who, method) not in rows:
             continue
-        n, knn, ami = rows[(who, method)]
+        n, knn, ami, per_seed = rows[(who, method)]
         base = rows.get((who, "random"))
         gain = (f"{knn[0] - base[1][0]:+.2f} | {ami[0] - base[2][0]:+.4f}" if base and method != "random" else " | ")
         name = f"random init, {who}" if method == "random" else f"{method.upper()}-v2, {who}"
-        print(f"| {name} | {n} | {knn[0]:.2f} ± {knn[1]:.2f} | {ami[0]:.4f} ± {ami[1]:.4f} | {gain} |")
+        print(f"| {name} | {n} | {knn[0]:.2f} ± {knn[1]:.2f} | {ami[0]:.4f} ± {ami[1]:.4f} | {gain} | {per_seed} |")
 
 
 def curves(folder):

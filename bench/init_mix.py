@@ -110,21 +110,22 @@ def mix(a_path, b_path, from_a, out):
     print(f"{out}: " + ", ".join(f"{g} {n} tensors" for g, n in taken.items()) + f" from {a_path}; the rest from {b_path}")
 
 
-p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-sub = p.add_subparsers(dest="command", required=True)
-c = sub.add_parser("compare")
-c.add_argument("a")
-c.add_argument("b")
-m = sub.add_parser("mix")
-m.add_argument("a")
-m.add_argument("b")
-m.add_argument("--from-a", default="", help="comma list of groups taken from A")
-m.add_argument("--out", required=True)
-a = p.parse_args()
-for path in (a.a, a.b):
-    if not os.path.isfile(path):
-        sys.exit(f"init_mix.py: no file '{path}'")
-if a.command == "compare":
-    compare(a.a, a.b)
-else:
-    mix(a.a, a.b, [g for g in a.from_a.split(",") if g], a.out)
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compare")
+    c.add_argument("a")
+    c.add_argument("b")
+    m = sub.add_parser("mix")
+    m.add_argument("a")
+    m.add_argument("b")
+    m.add_argument("--from-a", default="", help="comma list of groups taken from A")
+    m.add_argument("--out", required=True)
+    a = p.parse_args()
+    for path in (a.a, a.b):
+        if not os.path.isfile(path):
+            sys.exit(f"init_mix.py: no file '{path}'")
+    if a.command == "compare":
+        compare(a.a, a.b)
+    else:
+        mix(a.a, a.b, [g for g in a.from_a.split(",") if g], a.out)
