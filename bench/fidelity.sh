@@ -75,21 +75,27 @@ epochs_logged() {  # $1: run folder -> the number of epochs in its metrics.jsonl
   [ -s "$1/metrics.jsonl" ] && grep -c '"epoch"' "$1/metrics.jsonl" || echo 0
 }
 
+# protoclr's untrained network of seed $2 in folder $1: the model `train` builds at that seed
+# (--stop-after-epochs 0), as checkpoint.pt and exported in the published layout.
+protoclr_initial() {
+  local dir=$1 seed=$2
+  [ -s "$dir/checkpoint.pth.tar" ] && return
+  rm -rf "$dir"
+  { $bin train --data "$subset/train" --preset pcl-v2 "${protoclr_flags[@]}" --seed "$seed" \
+      --stop-after-epochs 0 --out "$dir" && $bin export "$dir" --format pcl --out "$dir/checkpoint.pth.tar"; } \
+    > "$dir.log" 2>&1 || { echo "fidelity.sh: protoclr's initial weights failed, see $dir.log"; exit 1; }
+}
+
 # The initial weights of each side for seed $1, both as a protoclr checkpoint (for `train
 # --init`) and in the published layout (for `ref_train.py --init`); sets init_protoclr,
-# init_published and the run folders' suffix. protoclr's: the model `train` builds at that seed (--stop-after-epochs 0),
-# exported; the reference's: ref_train.py with no epochs, imported; a FILE: imported.
+# init_published and the run folders' suffix. protoclr's: protoclr_initial; the reference's:
+# ref_train.py with no epochs, imported (ref_initial); a FILE: imported.
 initial_weights() {
   local seed=$1 dir
   case "$init" in
     protoclr)
-      dir=$out/init-protoclr-s$seed
-      if [ ! -s "$dir/checkpoint.pth.tar" ]; then
-        rm -rf "$dir"
-        { $bin train --data "$subset/train" --preset pcl-v2 "${protoclr_flags[@]}" --seed "$seed" \
-            --stop-after-epochs 0 --out "$dir" && $bin export "$dir" --format pcl --out "$dir/checkpoint.pth.tar"; } \
-          > "$dir.log" 2>&1 || { echo "fidelity.sh: protoclr's initial weights failed, see $dir.log"; exit 1; }
-      fi
+      dir=$out/random-protoclr-s$seed
+      protoclr_initial "$dir" "$seed"
       init_protoclr=$dir/checkpoint.pt init_published=$dir/checkpoint.pth.tar suffix=-from-protoclr-init ;;
     reference)
       dir=$out/random-reference-s$seed
@@ -176,9 +182,11 @@ train_protoclr() {
 for seed in ${seeds//,/ }; do
   if [[ ",$who," == *",random,"* ]]; then
     # The untrained networks of both sides: protoclr's init and torchvision's (ref_train.py
-    # with no epochs), so the gains can be read against each side's own start.
-    mkdir -p "$out/random-s$seed"
-    evaluate "$out/random-s$seed" --random-init --arch resnet18 --cifar-stem --seed "$seed"
+    # with no epochs), so the gains can be read against each side's own start. Both are
+    # scored from a checkpoint with eval's default seed: `eval --random-init --seed S` would
+    # also draw another kNN bank and k-means start per seed, on one side only.
+    protoclr_initial "$out/random-protoclr-s$seed" "$seed"
+    evaluate "$out/random-protoclr-s$seed" --checkpoint "$out/random-protoclr-s$seed/checkpoint.pt"
     ref_initial "$out/random-reference-s$seed" "$seed"
     evaluate "$out/random-reference-s$seed" --checkpoint "$out/random-reference-s$seed/imported.pt"
   fi

@@ -17,7 +17,7 @@ out = args.out
 runs = {}     # (who, method) -> {seed: folder}: each trainer from its own initial weights
 crossed = {}  # (who, method, initial weights) -> {seed: folder}: every trainer and start
 for folder in sorted(glob.glob(os.path.join(out, "*-s*"))):
-    m = re.fullmatch(r"(protoclr|reference)-(pcl|moco)-s(\d+)(?:-from-(.+))?|random(-reference)?-s(\d+)",
+    m = re.fullmatch(r"(protoclr|reference)-(pcl|moco)-s(\d+)(?:-from-(.+))?|random-(protoclr|reference)-s(\d+)",
                      os.path.basename(folder))
     if not m or not os.path.isdir(folder):
         continue
@@ -28,7 +28,7 @@ for folder in sorted(glob.glob(os.path.join(out, "*-s*"))):
             continue
         key, seed = (m[1], m[2]), int(m[3])
     else:
-        key, seed = ("reference" if m[5] else "protoclr", "random"), int(m[6])
+        key, seed = (m[5], "random"), int(m[6])
     runs.setdefault(key, {})[seed] = folder
 
 

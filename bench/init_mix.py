@@ -3,7 +3,7 @@
 issue 25). Both files are checkpoints in the published layout (`module.encoder_q.*`,
 `module.encoder_k.*`, `module.queue`): the reference's from `ref_train.py --epochs 0`,
 protoclr's from `protoclr train --stop-after-epochs 0` then `protoclr export --format pcl`
-(bench/fidelity.sh -i makes both, as OUT/random-reference-sS and OUT/init-protoclr-sS).
+(bench/fidelity.sh -i makes both, as OUT/random-reference-sS and OUT/random-protoclr-sS).
 
     # which tensors differ beyond mean and std: per tensor, both sides' mean, std, excess
     # kurtosis, and the two-sample Kolmogorov-Smirnov statistic with its p-value
