@@ -16,7 +16,6 @@ reference's network of the same seed: which groups move the score.
 """
 import argparse, glob, json, math, os, statistics, subprocess, sys, tempfile
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
@@ -92,31 +91,29 @@ def protoclr_state(seed, tmp):
     return torch.load(run + ".pth.tar", map_location="cpu")["state_dict"]
 
 
-results = {"reference": [], "protoclr": []}
-if mix:
-    results = {"reference": [], "reference+protoclr " + ",".join(mix): []}
+other = "reference+protoclr " + ",".join(mix) if mix else "protoclr"  # the side compared with the reference
+results = {"reference": [], other: []}
 with tempfile.TemporaryDirectory() as tmp:
     for seed in seeds:
         ref, mine = reference_state(seed), protoclr_state(seed, tmp)
         if mix:
-            hybrid = dict(ref)
-            hybrid.update({k: v for k, v in mine.items() if group_of(k) in mix})
-            pairs = [("reference", ref), ("reference+protoclr " + ",".join(mix), hybrid)]
-        else:
-            pairs = [("reference", ref), ("protoclr", mine)]
-        for who, state in pairs:
+            mine = {**ref, **{k: v for k, v in mine.items() if group_of(k) in mix}}
+        for who, state in (("reference", ref), (other, mine)):
             knn, cos = score(state)
             results[who].append((knn, cos))
             print(json.dumps({"seed": seed, "who": who, "knn": round(knn, 2), "cos": round(cos, 4)}), flush=True)
 
+
+def sd(values):
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
 print(f"\n| initial weights | seeds | kNN top-1 ({len(bank_y):,} / {len(query_y):,}) | mean pairwise cosine |\n|---|---|---|---|")
-summary = {}
 for who, rows in results.items():
     knn, cos = [r[0] for r in rows], [r[1] for r in rows]
-    summary[who] = knn
-    sd = lambda v: statistics.stdev(v) if len(v) > 1 else float("nan")
     print(f"| {who} | {len(rows)} | {statistics.mean(knn):.2f} ± {sd(knn):.2f} | {statistics.mean(cos):.4f} ± {sd(cos):.4f} |")
-(na, xa), (nb, xb) = [(len(v), v) for v in summary.values()]
-if na > 1 and nb > 1:
-    se = math.sqrt(statistics.variance(xa) / na + statistics.variance(xb) / nb)
-    print(f"\nkNN difference {statistics.mean(xb) - statistics.mean(xa):+.2f} points, Welch's t {((statistics.mean(xb) - statistics.mean(xa)) / se if se else float('nan')):+.2f}")
+xa, xb = ([r[0] for r in rows] for rows in results.values())
+if len(xa) > 1 and len(xb) > 1:
+    diff = statistics.mean(xb) - statistics.mean(xa)
+    se = math.sqrt(statistics.variance(xa) / len(xa) + statistics.variance(xb) / len(xb))
+    print(f"\nkNN difference {diff:+.2f} points, Welch's t {diff / se if se else float('nan'):+.2f}")
